@@ -1,0 +1,1 @@
+"""The LLM judge: grades a (ground truth, prediction) pair into one of the six categories."""

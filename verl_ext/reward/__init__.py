@@ -1,0 +1,1 @@
+"""Glue between the SpeciaRL reward and verl's reward loop."""
