@@ -1,0 +1,226 @@
+"""The ``speciarl`` reward manager for verl 0.9's reward loop.
+
+One call of :meth:`SpeciaRLRewardManager.run_single` scores one trajectory:
+
+1. decode the response and extract the ``<answer>`` (missing or empty: parse failure, -1);
+2. grade the normalised (ground truth, answer) pair with the judge, streamed as soon as the
+   rollout finishes so that judge latency overlaps the generation of its siblings;
+3. apply the rule. Static rules need nothing more. The paper's best-in-group rule needs
+   the group's best category c*: the rollout reports to the group coordinator, and waits
+   only if its reward still depends on its siblings (see ``group_book.py``).
+
+The rollout's reward and the same numeric keys every time go back to verl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from typing import Any, Optional
+
+from verl.experimental.reward_loop.reward_manager import register
+from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
+
+from verl_ext.core.answer import extract_answer, normalise_label
+from verl_ext.core.categories import Category
+from verl_ext.core.grades import Grade
+from verl_ext.core.rules import (
+    STATIC_REWARD_MAPS,
+    best_in_group_reward,
+    perturb_category,
+    reward_known_alone,
+    static_reward,
+)
+from verl_ext.judge.base import Judge, JudgeUnavailableError
+from verl_ext.judge.factory import build_judge
+from verl_ext.reward.config import SpeciaRLConfigError, SpeciaRLRewardConfig
+from verl_ext.reward.coordinator import LocalCoordinator, RayCoordinatorClient, get_ray_coordinator
+from verl_ext.reward.group_book import GroupView
+from verl_ext.reward.rollout import Rollout, read_rollout, rollout_role
+from verl_ext.reward.step_metrics import category_code
+
+logger = logging.getLogger(__name__)
+
+#: Ray's default cap on concurrent calls of one async actor (a reward-loop worker).
+RAY_ASYNC_ACTOR_CAP = 1000
+
+#: ``reward_extra_info`` keys, identical for every rollout (verl builds arrays from them).
+EXTRA_INFO_KEYS = (
+    "score", "category", "correct", "specific", "parse_ok", "judge_error",
+    "group_size_seen", "group_timed_out",
+    *(f"is_{c.label.replace(' ', '_')}" for c in Category),
+)
+
+
+def check_worker_capacity(config: Any) -> None:
+    """Refuse settings under which waiting rollouts could fill a worker's Ray concurrency cap.
+
+    Every rollout of a step may be in flight at once, spread at random over
+    ``reward.num_workers`` workers. If one worker could receive more than Ray's cap while
+    its calls wait for siblings queued behind that cap, the step would deadlock until the
+    group timeout. We require the expected load per worker plus six standard deviations to
+    stay under the cap, which verl's default of 8 workers satisfies for the paper's
+    256 x 10 rollouts (320 per worker).
+    """
+    workers = int(config.reward.get("num_workers", 1) or 1)
+    if workers <= 1:
+        return  # one worker uses the in-process book; nothing waits across processes
+    rollout = config.actor_rollout_ref.rollout
+    batch = int(config.data.get("gen_batch_size") or config.data.train_batch_size)
+    in_flight = batch * int(rollout.n)
+    p = 1.0 / workers
+    worst = in_flight * p + 6.0 * math.sqrt(in_flight * p * (1 - p))
+    if worst > RAY_ASYNC_ACTOR_CAP:
+        needed = workers
+        while True:
+            needed += 1
+            q = 1.0 / needed
+            if in_flight * q + 6.0 * math.sqrt(in_flight * q * (1 - q)) <= RAY_ASYNC_ACTOR_CAP:
+                break
+        raise SpeciaRLConfigError(
+            f"reward.num_workers={workers} is too few for {in_flight} rollouts in flight per step "
+            f"(train batch {batch} x n {int(rollout.n)}): a worker could hold more than Ray's "
+            f"{RAY_ASYNC_ACTOR_CAP} concurrent calls while rollouts wait for their group. "
+            f"Set reward.num_workers>={needed} (or reward.num_workers=1)."
+        )
+
+
+@register("speciarl")
+class SpeciaRLRewardManager(RewardManagerBase):
+    """Specificity-aware reward: an LLM judge grades each answer; the rule turns grades into rewards."""
+
+    _local_coordinator: Optional[LocalCoordinator] = None
+
+    def __init__(
+        self,
+        config: Any,
+        tokenizer: Any,
+        compute_score: Any = None,
+        reward_router_address: Optional[str] = None,
+        reward_model_tokenizer: Any = None,
+        judge: Optional[Judge] = None,
+        **_: Any,
+    ) -> None:
+        super().__init__(config, tokenizer, compute_score)
+        self.settings = SpeciaRLRewardConfig.from_trainer_config(config)
+        check_worker_capacity(config)
+        self._judge = judge
+        self._judge_lock = asyncio.Lock()
+        self._coordinator: Any = None
+        self._use_ray = int(config.reward.get("num_workers", 1) or 1) > 1
+        self._static_map = STATIC_REWARD_MAPS.get(self.settings.rule)
+
+    # ---- collaborators, created lazily inside the worker's event loop -------------------
+    async def _get_judge(self) -> Judge:
+        if self._judge is None:
+            async with self._judge_lock:
+                if self._judge is None:
+                    self._judge = build_judge(self.settings.judge)
+        return self._judge
+
+    def _get_coordinator(self) -> Any:
+        if self._coordinator is None:
+            if self._use_ray:
+                handle = get_ray_coordinator(self.settings.coordinator_name, self.settings.metrics_path)
+                self._coordinator = RayCoordinatorClient(handle)
+            else:
+                cls = type(self)
+                if cls._local_coordinator is None:
+                    cls._local_coordinator = LocalCoordinator(self.settings.metrics_path)
+                self._coordinator = cls._local_coordinator
+        return self._coordinator
+
+    # ---- scoring --------------------------------------------------------------------------
+    def _group_size(self, rollout: Rollout) -> tuple[str, int]:
+        role = rollout_role(rollout.extra_info)
+        if role is None:
+            if self.settings.train_group_size != self.settings.val_group_size:
+                raise SpeciaRLConfigError(
+                    f"cannot tell whether rollout {rollout.uid}/{rollout.session_id} "
+                    f"({rollout.data_source}) is training (n={self.settings.train_group_size}) or "
+                    f"validation (n={self.settings.val_group_size}): use verl_ext's dataset class "
+                    "(data.custom_cls), or give every row extra_info.split ('train' for training rows)"
+                )
+            role = "train"
+        size = self.settings.train_group_size if role == "train" else self.settings.val_group_size
+        return role, size
+
+    async def _grade(self, rollout: Rollout, response: str) -> Grade:
+        answer = extract_answer(response)
+        if answer is None:
+            return Grade.parse_failure()
+        judge = await self._get_judge()
+        try:
+            verdict = await judge.grade(normalise_label(rollout.ground_truth), normalise_label(answer))
+        except JudgeUnavailableError as exc:
+            self._get_coordinator().set_fatal(str(exc))
+            raise
+        if not verdict.ok:
+            return Grade.judge_error()
+        category = verdict.category
+        if self.settings.label_noise > 0:
+            rng = random.Random(
+                f"{self.settings.seed}/{rollout.data_source}/{rollout.extra_info.get('index')}/"
+                f"{rollout.global_step}/{rollout.session_id}/{rollout.uid}"
+            )
+            category = perturb_category(category, self.settings.label_noise, rng)
+        return Grade.judged(category)
+
+    async def _rule_reward(self, rollout: Rollout, grade: Grade, size: int) -> tuple[float, GroupView]:
+        if self._static_map is not None:
+            return static_reward(grade, self._static_map), GroupView(None, 1, True)
+        if size == 1:
+            level = grade.category.training_level if grade.is_judged else None
+            return best_in_group_reward(grade, level), GroupView(level, 1, True)
+        alone = reward_known_alone(grade)
+        level = grade.category.training_level if grade.is_judged else None
+        view = await self._get_coordinator().report(
+            rollout.uid, rollout.session_id, size, level, alone is None, self.settings.group_timeout_s
+        )
+        if view.timed_out:
+            logger.warning(
+                "[speciarl] group %s timed out after %.0fs with %d of %d rollouts; "
+                "rewarding against the best seen so far",
+                rollout.uid, self.settings.group_timeout_s, view.seen, size,
+            )
+        reward = alone if alone is not None else best_in_group_reward(grade, view.best_level)
+        return reward, view
+
+    def _overlong_penalty(self, response_length: int) -> float:
+        buffer = self.settings.overlong_buffer
+        if not buffer.enable:
+            return 0.0
+        expected = self.settings.max_response_length - buffer.len
+        excess = response_length - expected
+        return min(-excess / buffer.len * buffer.penalty_factor, 0.0)
+
+    async def run_single(self, data: Any) -> dict:
+        rollout = read_rollout(data)
+        response = self.tokenizer.decode(rollout.response_ids, skip_special_tokens=True)
+        role, size = self._group_size(rollout)
+        grade = await self._grade(rollout, response)
+        reward, view = await self._rule_reward(rollout, grade, size)
+        reward += self._overlong_penalty(rollout.response_length)
+        judge_metrics = self._judge.pop_metrics() if self._judge is not None else None
+        code = category_code(grade)
+        self._get_coordinator().record(role, rollout.global_step, code, reward, view.timed_out, judge_metrics)
+        return {"reward_score": float(reward), "reward_extra_info": self._extra_info(grade, code, reward, view)}
+
+    @staticmethod
+    def _extra_info(grade: Grade, code: int, reward: float, view: GroupView) -> dict[str, float]:
+        category = grade.category
+        info = {
+            "score": float(reward),
+            "category": float(code),
+            "correct": float(bool(category is not None and category.is_correct)),
+            "specific": float(bool(category is not None and category.is_specific)),
+            "parse_ok": float(grade.status.value != "parse_failure"),
+            "judge_error": float(grade.status.value == "judge_error"),
+            "group_size_seen": float(view.seen),
+            "group_timed_out": float(view.timed_out),
+        }
+        for c in Category:
+            info[f"is_{c.label.replace(' ', '_')}"] = float(category is c)
+        return info

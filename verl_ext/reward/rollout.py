@@ -1,0 +1,73 @@
+"""Reading one trajectory out of the DataProto that verl's reward loop hands to ``run_single``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+
+class RolloutFieldError(ValueError):
+    """A field the SpeciaRL reward needs is missing from the trajectory."""
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """The fields of one trajectory that the reward uses."""
+
+    uid: str
+    session_id: int
+    data_source: str
+    ground_truth: str
+    extra_info: Mapping[str, Any]
+    global_step: int
+    response_ids: Any  # 1-D tensor of the valid response tokens
+
+    @property
+    def response_length(self) -> int:
+        return int(self.response_ids.shape[-1])
+
+
+def _field(non_tensor: Mapping[str, Any], name: str) -> Any:
+    if name not in non_tensor or non_tensor[name] is None:
+        raise RolloutFieldError(
+            f"trajectory has no {name!r} field; the SpeciaRL reward needs verl's GRPO group id "
+            "('uid'), 'session_id', 'data_source' and 'reward_model.ground_truth' on every rollout"
+        )
+    return non_tensor[name]
+
+
+def read_rollout(data: Any) -> Rollout:
+    """The last output of a trajectory, as verl's built-in managers read it (verl-0.9.md §5.2)."""
+    item = data[-1]
+    responses = item.batch["responses"]
+    length = responses.shape[-1]
+    valid = int(item.batch["attention_mask"][-length:].sum())
+    non_tensor = item.non_tensor_batch
+    reward_model = _field(non_tensor, "reward_model")
+    if not isinstance(reward_model, Mapping) or reward_model.get("ground_truth") in (None, ""):
+        raise RolloutFieldError("trajectory's 'reward_model' has no 'ground_truth'")
+    extra_info = non_tensor.get("extra_info")
+    return Rollout(
+        uid=str(_field(non_tensor, "uid")),
+        session_id=int(non_tensor.get("session_id", 0)),
+        data_source=str(_field(non_tensor, "data_source")),
+        ground_truth=str(reward_model["ground_truth"]),
+        extra_info=extra_info if isinstance(extra_info, Mapping) else {},
+        global_step=int(non_tensor.get("global_steps", 0) or 0),
+        response_ids=responses[:valid],
+    )
+
+
+def rollout_role(extra_info: Mapping[str, Any]) -> Optional[str]:
+    """``"train"`` or ``"val"`` if the row says which, else ``None``.
+
+    Our dataset adapter tags every row (``extra_info.speciarl_role``); parquet files from
+    ``data_prep`` also carry ``extra_info.split``, where only ``train`` means training.
+    """
+    role = extra_info.get("speciarl_role")
+    if role in ("train", "val"):
+        return role
+    split = extra_info.get("split")
+    if isinstance(split, str) and split:
+        return "train" if split.split("_")[0] == "train" else "val"
+    return None

@@ -1,0 +1,67 @@
+"""Per-step counters of the reward: category shares, degraded paths and judge statistics.
+
+verl 0.9's trainer logs ``reward_extra_info`` only for validation, so the reward keeps its
+own per-step tally (in the group coordinator, which sees every rollout) and reports it as a
+log line and a JSONL record per step.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from verl_ext.core.categories import Category
+from verl_ext.core.grades import Grade, GradeStatus
+from verl_ext.core.metrics import GradeTally
+
+#: ``category`` codes in ``reward_extra_info``: 0..5 are :class:`Category` values.
+PARSE_FAILURE_CODE = -1
+JUDGE_ERROR_CODE = -2
+
+
+def category_code(grade: Grade) -> int:
+    """The number that stands for a grade in ``reward_extra_info["category"]``."""
+    if grade.status is GradeStatus.PARSE_FAILURE:
+        return PARSE_FAILURE_CODE
+    if grade.status is GradeStatus.JUDGE_ERROR:
+        return JUDGE_ERROR_CODE
+    return int(grade.category)
+
+
+def grade_from_code(code: int) -> Grade:
+    if code == PARSE_FAILURE_CODE:
+        return Grade.parse_failure()
+    if code == JUDGE_ERROR_CODE:
+        return Grade.judge_error()
+    return Grade.judged(Category(code))
+
+
+@dataclass
+class StepTally:
+    """Counts for one step, fed one rollout at a time."""
+
+    grades: GradeTally = field(default_factory=GradeTally)
+    rollouts: int = 0
+    reward_sum: float = 0.0
+    group_timeouts: int = 0
+    judge: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, code: int, reward: float, timed_out: bool, judge: Optional[Mapping[str, float]] = None) -> None:
+        self.grades.add(grade_from_code(code))
+        self.rollouts += 1
+        self.reward_sum += reward
+        self.group_timeouts += int(timed_out)
+        for key, value in (judge or {}).items():
+            if not key.endswith(("_p50_s", "_p95_s")):  # percentiles do not add up across workers
+                self.judge[key] += value
+
+    def summary(self, prefix: str = "speciarl") -> dict[str, float]:
+        out = {f"{prefix}/{k.replace(' ', '_')}": v for k, v in self.grades.summary().items()}
+        out[f"{prefix}/rollouts"] = float(self.rollouts)
+        out[f"{prefix}/reward_mean"] = self.reward_sum / self.rollouts if self.rollouts else 0.0
+        out[f"{prefix}/parse_failures"] = float(self.grades.parse_failures)
+        out[f"{prefix}/judge_errors"] = float(self.grades.judge_errors)
+        out[f"{prefix}/group_timeouts"] = float(self.group_timeouts)
+        out.update({k: float(v) for k, v in self.judge.items()})
+        return out
