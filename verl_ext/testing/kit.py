@@ -151,12 +151,14 @@ def build_offline_kit(out_dir: str | Path, settings: Optional[KitSettings] = Non
 def kit_cache_key(settings: Optional[KitSettings] = None) -> str:
     """A hash of what determines the kit's files: its sources, settings and library versions."""
     import tokenizers
+    import torch
     import transformers
 
     settings = settings or KitSettings()
     digest = hashlib.sha256()
     digest.update(f"format={KIT_FORMAT_VERSION};{sorted(asdict(settings).items())}".encode())
-    digest.update(f"transformers={transformers.__version__};tokenizers={tokenizers.__version__}".encode())
+    versions = (transformers.__version__, tokenizers.__version__, torch.__version__)
+    digest.update("transformers={};tokenizers={};torch={}".format(*versions).encode())
     source_dir = Path(__file__).resolve().parent
     for name in ("tokenizer.py", "processor.py", "model.py", "kit.py"):
         digest.update((source_dir / name).read_bytes())
