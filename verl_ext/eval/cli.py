@@ -1,0 +1,152 @@
+"""``python -m verl_ext.eval``: score a checkpoint against the paper's table in one command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from verl_ext.eval.items import EvalDataError
+from verl_ext.eval.model_source import ModelSourceError
+from verl_ext.eval.sampling import SamplingSettings
+
+EXIT_INCOMPLETE = 3
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m verl_ext.eval",
+        description="Evaluate a policy: predict -> judge -> score, each stage cached in --out and resumable.",
+    )
+    p.add_argument("--model", required=True, help="HF folder, verl checkpoint / merger output with a LoRA adapter, "
+                   "PEFT adapter folder, or merged model")
+    p.add_argument("--base-model", help="base model folder for a LoRA adapter that does not name one")
+    p.add_argument("--data", nargs="+", required=True, help="parquet file(s) in the data_prep schema")
+    p.add_argument("--judge-url", nargs="+", action="extend", default=[],
+                   help="judge base URL(s), e.g. http://host:8000/v1 (env fallback SPECIARL_JUDGE_URLS)")
+    p.add_argument("--judge-model", help="judge model name (default: asked from the server's /v1/models)")
+    p.add_argument("--judge-constraint", choices=("choice", "json_schema", "text"), help="judge output constraint")
+    p.add_argument("--judge-concurrency", type=int, help="judge requests in flight at once")
+    p.add_argument("--judge-setting", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other judge setting (see docs/judge.md); VALUE is parsed as JSON when it can be")
+    p.add_argument("--out", required=True, type=Path, help="run folder (outputs and caches)")
+    p.add_argument("--backend", choices=("vllm", "hf"), default="vllm",
+                   help="vllm on GPU (default) or hf (transformers; slow, runs anywhere)")
+    p.add_argument("--n", type=int, default=1, help="samples per image (Best-of-N when > 1)")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=2048)
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (each image derives its own)")
+    p.add_argument("--prompt-variant", default="general",
+                   help="general | specific | another name in core.prompts | custom text | file://path")
+    p.add_argument("--method", help="name of this run in tables and plots (default: from --model)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per generate call (default: 1 for hf, 256 for vllm)")
+    p.add_argument("--max-pixels", type=int, help="downscale images above this many pixels before the processor")
+    p.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm only")
+    p.add_argument("--gpu-memory-utilization", type=float, default=0.85, help="vllm only")
+    p.add_argument("--max-model-len", type=int, help="vllm only")
+    p.add_argument("--judge-chunk-size", type=int, default=512, help="pairs per judge chunk saved to disk")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def judge_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The judge mapping for ``build_judge``; evaluation degrades (counts errors) instead of failing."""
+    settings: dict[str, Any] = {"on_failure": "degrade"}
+    for item in args.judge_setting:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--judge-setting {item!r}: expected KEY=VALUE")
+        settings[key.strip()] = _parse_value(value)
+    if args.judge_url:
+        settings["urls"] = list(args.judge_url)
+    if args.judge_model:
+        settings["model"] = args.judge_model
+    if args.judge_constraint:
+        settings["constraint"] = args.judge_constraint
+    if args.judge_concurrency is not None:
+        settings["max_concurrency"] = args.judge_concurrency
+    if not settings.get("impl") and not settings.get("model"):
+        settings["model"] = discover_judge_model(settings)
+    return settings
+
+
+def discover_judge_model(settings: dict[str, Any]) -> Optional[str]:
+    """The first model the judge server lists, so the judge cache is keyed by a real model name."""
+    import os
+
+    import httpx
+
+    from verl_ext.judge.config import MODEL_ENV, URLS_ENV
+
+    if os.environ.get(MODEL_ENV):
+        return os.environ[MODEL_ENV]
+    urls = settings.get("urls") or [u for u in os.environ.get(URLS_ENV, "").split(",") if u.strip()]
+    if not urls:
+        raise ValueError(f"no judge: pass --judge-url URL (or set {URLS_ENV})")
+    url = str(urls[0]).rstrip("/")
+    key_env = settings.get("api_key_env", "SPECIARL_JUDGE_API_KEY")
+    headers = {"Authorization": f"Bearer {os.environ[key_env]}"} if os.environ.get(key_env) else {}
+    try:
+        reply = httpx.get(f"{url}/models", headers=headers, timeout=10.0)
+        reply.raise_for_status()
+        return reply.json()["data"][0]["id"]
+    except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"could not ask {url}/models for the judge model ({error}); pass --judge-model") from None
+
+
+def config_from_args(args: argparse.Namespace):
+    from verl_ext.eval.pipeline import EvalConfig
+
+    sampling = SamplingSettings(n=args.n, temperature=args.temperature, top_p=args.top_p,
+                                max_new_tokens=args.max_new_tokens, seed=args.seed)
+    batch_size = args.batch_size or (1 if args.backend == "hf" else 256)
+    options: dict[str, Any] = {}
+    if args.backend == "vllm":
+        options = dict(tensor_parallel_size=args.tensor_parallel_size,
+                       gpu_memory_utilization=args.gpu_memory_utilization, max_model_len=args.max_model_len)
+    return EvalConfig(
+        model=args.model, base_model=args.base_model, data=list(args.data), out=args.out,
+        judge=judge_settings(args), backend=args.backend, sampling=sampling, prompt_variant=args.prompt_variant,
+        method=args.method, batch_size=batch_size, max_pixels=args.max_pixels,
+        judge_chunk_size=args.judge_chunk_size, backend_options=options, progress=not args.no_progress,
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from verl_ext.eval.backends.vllm import BackendUnavailableError
+    from verl_ext.eval.pipeline import run_evaluation
+
+    args = build_parser().parse_args(argv)
+    try:
+        outcome = run_evaluation(config_from_args(args))
+    except (EvalDataError, ModelSourceError, BackendUnavailableError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    metrics = outcome.metrics
+    run = metrics["run"]
+    print(f"predict: {run['predict_stage']['generated']} images generated, {run['predict_stage']['reused']} reused")
+    js = run["judge_stage"]
+    print(f"judge: {js['pairs']} distinct pairs, {js['sent']} sent, {js['reused']} reused, {js['errors']} errors")
+    for view, groups in metrics["groups"].items():
+        for group, avg in groups.items():
+            print(f"{view:>10} {group:<18} spec={avg['specificity']:.3f} corr={avg['correctness']:.3f} "
+                  f"hm={avg['hm']:.3f}")
+    print(f"wrote {outcome.out / 'metrics.json'}, {outcome.out / 'report.md'} and {outcome.out / 'plots'}")
+    if not metrics["complete"]:
+        reason = js.get("stopped_early") or "judge errors"
+        print(f"INCOMPLETE: {metrics['n_judge_errors']} samples have no verdict ({reason}); they are left out of "
+              "every metric. Re-run the same command to retry only those.", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    return 0

@@ -1,0 +1,33 @@
+"""One row of results per (method, view), shared by the report, the plots and ``compare``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from verl_ext.eval.scoring import DATASET_GROUPS, view_title, views
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A method's metrics: per dataset (GradeTally summaries) and per group (averages)."""
+
+    method: str
+    datasets: Mapping[str, Mapping]
+    groups: Mapping[str, Mapping]
+
+
+def rows_of(metrics: Mapping, method: str | None = None) -> list[ResultRow]:
+    """The rows of one run: the per-sample view, then Best-of-N when N > 1."""
+    rows = []
+    for view in views(metrics):
+        datasets = {name: entry[view] for name, entry in metrics["datasets"].items() if view in entry}
+        rows.append(ResultRow(view_title(metrics, view, method), datasets, metrics["groups"][view]))
+    return rows
+
+
+def dataset_order(rows: Sequence[ResultRow]) -> list[str]:
+    """Known datasets in the paper's group order, then any others alphabetically."""
+    present = {d for r in rows for d in r.datasets}
+    known = [d for members in DATASET_GROUPS.values() for d in members if d in present]
+    return known + sorted(present - set(known))
