@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verl_ext.testing.images import synthetic_image, synthetic_jpeg, write_synthetic_jpeg
@@ -34,7 +34,7 @@ def _image_pad_count(inputs, image_token_id) -> int:
 # --- tokenizer ------------------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None)
 @given(text=st.text(max_size=80))
 def test_tokenizer_round_trips_any_text_exactly(tiny_tokenizer, text):
     ids = tiny_tokenizer.encode(text, add_special_tokens=False)
@@ -391,3 +391,13 @@ async def test_verl_naive_reward_loop_manager_scores_the_dataproto(tiny_tokenize
     assert seen["data_source"] == "cub200"
     assert seen["solution_str"] == "<think>hm</think><answer>Laysan Albatross</answer>"
     assert seen["extra_info"]["split"] == "val" and seen["extra_info"]["num_turns"] == 2
+
+
+def test_ensure_offline_kit_reports_a_blocked_cache_slot(tmp_path):
+    from verl_ext.testing.kit import OfflineKitError, ensure_offline_kit, kit_cache_key
+
+    blocked = tmp_path / f"tiny-qwen25vl-{kit_cache_key()}"
+    (blocked / "stray").mkdir(parents=True)
+    with pytest.raises(OfflineKitError, match="remove that folder"):
+        ensure_offline_kit(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [blocked.name]  # the staging folder is cleaned up

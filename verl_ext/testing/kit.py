@@ -176,15 +176,19 @@ def ensure_offline_kit(cache_root: str | Path, settings: Optional[KitSettings] =
     target = cache_root / f"tiny-qwen25vl-{kit_cache_key(settings)}"
     if (target / MARKER_FILE).is_file():
         return OfflineKit(target)
+    if target.exists():
+        raise OfflineKitError(f"{target} exists but is not a complete offline kit; remove that folder and retry")
     cache_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".kit-build-", dir=cache_root))
     try:
         build_offline_kit(staging / "kit", settings)
         try:
             os.replace(staging / "kit", target)
-        except OSError:
-            if not (target / MARKER_FILE).is_file():  # not a lost race: a real failure
-                raise
+        except OSError as error:
+            if not (target / MARKER_FILE).is_file():  # not a lost race with another session
+                raise OfflineKitError(
+                    f"cannot place the offline kit at {target} ({error}); remove that folder and retry"
+                ) from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return OfflineKit(target)
