@@ -193,7 +193,7 @@ class SpeciaRLRewardManager(RewardManagerBase):
         if not buffer.enable:
             return 0.0
         expected = self.settings.max_response_length - buffer.len
-        excess = response_length - expected
+        excess = min(response_length - expected, buffer.len)  # verl truncates at the maximum anyway
         return min(-excess / buffer.len * buffer.penalty_factor, 0.0)
 
     async def run_single(self, data: Any) -> dict:

@@ -1,0 +1,195 @@
+"""The `speciarl` reward manager's run_single, in process (one reward-loop worker).
+
+The judge here is `RuleTableJudge`, a TEST DOUBLE for the vLLM judge server, which cannot run
+on a CPU machine. Everything else is real: verl's DataProto and RewardManagerBase, the kit's
+tokenizer, the group book.
+"""
+
+import asyncio
+import time
+
+import pytest
+from omegaconf import OmegaConf
+
+from verl_ext.core.categories import Category
+from verl_ext.reward.config import SpeciaRLConfigError
+from verl_ext.reward.manager import EXTRA_INFO_KEYS, SpeciaRLRewardManager, check_worker_capacity
+from verl_ext.reward.rollout import RolloutFieldError
+from verl_ext.reward.step_metrics import JUDGE_ERROR_CODE, PARSE_FAILURE_CODE
+from verl_ext.testing.dataproto import make_group_dataprotos, make_reward_dataproto
+
+GT = "Golden-winged Warbler"
+TABLE = [
+    [GT, "golden winged warbler", "specific"],
+    [GT, "warbler", "less specific"],
+    [GT, "bird", "generic"],
+    [GT, "none", "abstain"],
+    [GT, "cardinal", "wrong"],
+]
+
+
+def make_config(n=4, val_n=1, workers=1, batch=8, **speciarl):
+    judge = {"impl": "verl_ext.testing.rule_judge:from_settings", "table": TABLE, "errors": [[GT, "glitch"]]}
+    settings = {"judge": judge, "group_timeout_s": 5.0, **speciarl}
+    return OmegaConf.create(
+        {
+            "reward": {"num_workers": workers, "speciarl": settings},
+            "actor_rollout_ref": {"rollout": {"n": n, "val_kwargs": {"n": val_n}}},
+            "data": {"train_batch_size": batch, "gen_batch_size": None, "max_response_length": 64},
+        }
+    )
+
+
+def answer(label):
+    return f"<think>looking at the wings</think><answer>{label}</answer>"
+
+
+@pytest.fixture
+def manager_for(tiny_tokenizer):
+    def build(**kwargs):
+        return SpeciaRLRewardManager(config=make_config(**kwargs), tokenizer=tiny_tokenizer, compute_score=None)
+
+    return build
+
+
+def group(tokenizer, responses, role="train", **kwargs):
+    return make_group_dataprotos(
+        tokenizer, prompt="Classify the image.", responses=responses, data_source="cub200",
+        ground_truth=GT, extra_info={"speciarl_role": role, "split": "train", "index": 3}, **kwargs,
+    )
+
+
+async def score_all(manager, protos):
+    return await asyncio.gather(*(manager.run_single(p) for p in protos))
+
+
+async def test_worked_example_group(manager_for, tiny_tokenizer):
+    manager = manager_for(n=4)
+    protos = group(tiny_tokenizer, [answer("Golden winged Warbler"), answer("Warbler"), answer("Cardinal"), "I think a bird"])
+    out = await score_all(manager, protos)
+    assert [o["reward_score"] for o in out] == [1.0, 0.0, 0.0, -1.0]
+    cats = [o["reward_extra_info"]["category"] for o in out]
+    assert cats == [Category.SPECIFIC, Category.LESS_SPECIFIC, Category.WRONG, PARSE_FAILURE_CODE]
+    # the less specific rollout learnt c* as soon as the specific sibling had reported
+    assert 2 <= out[1]["reward_extra_info"]["group_size_seen"] <= 4
+
+
+async def test_waiting_rollout_resolves_when_group_completes(manager_for, tiny_tokenizer):
+    manager = manager_for(n=3)
+    first, second, third = group(tiny_tokenizer, [answer("bird"), answer("none"), answer("bird")])
+    pending = asyncio.ensure_future(manager.run_single(first))
+    await asyncio.sleep(0.05)
+    assert not pending.done()  # generic must wait: a better sibling could still come
+    rest = await score_all(manager, [second, third])
+    done = await asyncio.wait_for(pending, 2)
+    assert [done["reward_score"], *[r["reward_score"] for r in rest]] == [1.0, 0.0, 1.0]
+
+
+async def test_judge_error_does_not_zero_the_group(manager_for, tiny_tokenizer):
+    manager = manager_for(n=3)
+    out = await score_all(manager, group(tiny_tokenizer, [answer("bird"), answer("glitch"), answer("none")]))
+    assert [o["reward_score"] for o in out] == [1.0, 0.0, 0.0]
+    assert [o["reward_extra_info"]["judge_error"] for o in out] == [0.0, 1.0, 0.0]
+    assert out[1]["reward_extra_info"]["category"] == JUDGE_ERROR_CODE
+    metrics = manager._get_coordinator().step_metrics("train", 0)
+    assert metrics["speciarl/train/judge_errors"] >= 1
+
+
+async def test_validation_call_with_n_1_returns_without_waiting(manager_for, tiny_tokenizer):
+    manager = manager_for(n=10, val_n=1)
+    (proto,) = group(tiny_tokenizer, [answer("bird")], role="val")
+    started = time.monotonic()
+    out = await asyncio.wait_for(manager.run_single(proto), 1.0)
+    assert time.monotonic() - started < 1.0
+    assert out["reward_score"] == 1.0 and out["reward_extra_info"]["group_size_seen"] == 1
+
+
+async def test_role_falls_back_to_extra_info_split(manager_for, tiny_tokenizer):
+    manager = manager_for(n=10, val_n=1)
+    proto = make_reward_dataproto(tiny_tokenizer, prompt="Classify the image.", response=answer("bird"), uid="u-split",
+                                  data_source="cub200", ground_truth=GT, extra_info={"split": "test"})
+    out = await asyncio.wait_for(manager.run_single(proto), 1.0)
+    assert out["reward_score"] == 1.0
+
+
+async def test_unknown_role_is_a_clear_error(manager_for, tiny_tokenizer):
+    manager = manager_for(n=10, val_n=1)
+    proto = make_reward_dataproto(tiny_tokenizer, prompt="p", response=answer("bird"), uid="u-norole",
+                                  data_source="cub200", ground_truth=GT, extra_info={})
+    with pytest.raises(SpeciaRLConfigError, match="training .* or validation"):
+        await manager.run_single(proto)
+
+
+async def test_missing_uid_is_a_clear_error(manager_for, tiny_tokenizer):
+    manager = manager_for(n=4)
+    proto = make_reward_dataproto(tiny_tokenizer, prompt="p", response=answer("bird"), uid="x",
+                                  data_source="cub200", ground_truth=GT, extra_info={"speciarl_role": "train"})
+    del proto.non_tensor_batch["uid"]
+    with pytest.raises(RolloutFieldError, match="uid"):
+        await manager.run_single(proto)
+
+
+async def test_extra_info_keys_are_identical_for_every_outcome(manager_for, tiny_tokenizer):
+    manager = manager_for(n=4)
+    out = await score_all(manager, group(tiny_tokenizer, [answer("bird"), answer("glitch"), "no answer", answer("cardinal")]))
+    for o in out:
+        assert tuple(o["reward_extra_info"]) == EXTRA_INFO_KEYS
+        assert all(isinstance(v, float) for v in o["reward_extra_info"].values())
+
+
+async def test_group_timeout_is_reported_not_silent(manager_for, tiny_tokenizer):
+    manager = manager_for(n=3, group_timeout_s=0.3)
+    protos = group(tiny_tokenizer, [answer("bird"), answer("none"), answer("bird")])
+    out = await score_all(manager, protos[:2])  # the third rollout never arrives
+    assert [o["reward_score"] for o in out] == [1.0, 0.0]
+    assert out[0]["reward_extra_info"]["group_timed_out"] == 1.0
+    assert manager._get_coordinator().step_metrics("train", 0)["speciarl/train/group_timeouts"] >= 1
+
+
+async def test_static_binary_rule_never_waits(manager_for, tiny_tokenizer):
+    manager = manager_for(n=10, rule="binary")
+    (first,) = group(tiny_tokenizer, [answer("bird")])
+    out = await asyncio.wait_for(manager.run_single(first), 1.0)
+    assert out["reward_score"] == 0.0
+
+
+async def test_overlong_penalty(manager_for, tiny_tokenizer):
+    manager = manager_for(n=1, val_n=1, overlong_buffer={"enable": True, "len": 16, "penalty_factor": 1.0})
+    ids = tiny_tokenizer.encode(answer("golden winged warbler"), add_special_tokens=False)
+    at_limit = ids + [tiny_tokenizer.eos_token_id] * (64 - len(ids))  # data.max_response_length = 64
+    in_buffer = ids + [tiny_tokenizer.eos_token_id] * (56 - len(ids))  # half-way into the 16-token buffer
+    short = ids
+    outs = [await manager.run_single(group(tiny_tokenizer, [r])[0]) for r in (at_limit, in_buffer, short)]
+    # 1 for a specific answer, minus a penalty growing linearly to 1 over the last 16 tokens
+    assert [o["reward_score"] for o in outs] == pytest.approx([0.0, 0.5, 1.0])
+
+
+async def test_label_noise_is_seeded(manager_for, tiny_tokenizer):
+    def run():
+        manager = manager_for(n=1, val_n=1, label_noise=1.0, seed=7)
+        protos = [group(tiny_tokenizer, [answer("bird")], uid=f"noise-{i}")[0] for i in range(6)]
+        return asyncio.gather(*(manager.run_single(p) for p in protos))
+
+    first = [o["reward_extra_info"]["category"] for o in await run()]
+    again = [o["reward_extra_info"]["category"] for o in await run()]
+    assert first == again and Category.GENERIC not in first
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"rule": "best_in_grop"}, "reward.speciarl.rule"),
+        ({"label_noise": 2.0}, "label_noise"),
+        ({"group_timeout": 5}, "unknown key"),
+        ({"overlong_buffer": {"enable": True, "len": 0}}, "overlong_buffer.len"),
+    ],
+)
+def test_invalid_settings_fail_at_start_up(manager_for, settings, message):
+    with pytest.raises(SpeciaRLConfigError, match=message):
+        manager_for(**settings)
+
+
+def test_capacity_check_refuses_too_few_workers():
+    with pytest.raises(SpeciaRLConfigError, match=r"reward.num_workers>=\d"):
+        check_worker_capacity(make_config(n=10, workers=2, batch=256))
+    check_worker_capacity(make_config(n=10, workers=8, batch=256))  # verl's default passes
