@@ -31,7 +31,7 @@ def plot_category_bars(rows: Sequence[ResultRow], path: Path) -> Path:
                 labels.append(f"{dataset} · {row.method}")
                 shares.append([summary[f"share/{s}"] for s in SEGMENTS])
     data = np.array(shares) if shares else np.zeros((0, len(SEGMENTS)))
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.38 * max(1, len(labels))))
+    fig, ax = plt.subplots(figsize=(9, 1.6 + 0.38 * max(1, len(labels))))
     left = np.zeros(len(labels))
     y = np.arange(len(labels))
     for k, segment in enumerate(SEGMENTS):
@@ -42,8 +42,7 @@ def plot_category_bars(rows: Sequence[ResultRow], path: Path) -> Path:
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of graded samples")
     ax.set_title("Judge categories per dataset and method")
-    ax.legend(ncol=4, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / max(1, len(labels))))
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
