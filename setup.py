@@ -59,7 +59,7 @@ setup(
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["verl_ext", "verl_ext.*"]),
     include_package_data=True,
-    package_data={"verl_ext": ["**/*.json", "**/*.yaml", "**/*.txt", "**/*.jinja"]},
+    package_data={"verl_ext": ["**/*.json", "**/*.jsonl", "**/*.yaml", "**/*.txt", "**/*.jinja"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={
