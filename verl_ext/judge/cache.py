@@ -1,0 +1,138 @@
+"""Verdict caches: an in-memory LRU and an optional sqlite file shared across runs.
+
+Only successful verdicts are stored; an error is never cached. The sqlite cache is keyed by
+(judge model, prompt version, thinking flag, normalised pair), so a new model or a new prompt
+never reuses old verdicts. It runs in WAL mode with a busy timeout, which lets several
+processes (e.g. Ray reward workers on one node) read and write the same file at once; all
+calls go through one worker thread per process so the event loop never blocks on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import sqlite3
+import time
+from pathlib import Path
+from typing import Optional
+
+from verl_ext.core.categories import Category, try_parse_category
+
+Pair = tuple[str, str]
+
+
+class LRUVerdictCache:
+    """A bounded map pair -> category; ``capacity`` 0 disables it."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: collections.OrderedDict[Pair, Category] = collections.OrderedDict()
+
+    def get(self, pair: Pair) -> Optional[Category]:
+        found = self._items.get(pair)
+        if found is not None:
+            self._items.move_to_end(pair)
+        return found
+
+    def put(self, pair: Pair, category: Category) -> None:
+        if self.capacity <= 0:
+            return
+        self._items[pair] = category
+        self._items.move_to_end(pair)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    model TEXT NOT NULL,
+    prompt_version TEXT NOT NULL,
+    ground_truth TEXT NOT NULL,
+    prediction TEXT NOT NULL,
+    category TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (model, prompt_version, ground_truth, prediction)
+)
+"""
+
+
+class SqliteVerdictCache:
+    """A persistent verdict cache in one sqlite file, safe with concurrent writers.
+
+    ``namespace`` is the judge model and ``prompt_key`` the prompt version (plus any flag that
+    changes the judge's answers); both are part of every key.
+    """
+
+    BUSY_TIMEOUT_MS = 30_000
+
+    def __init__(self, path: str | Path, namespace: str, prompt_key: str) -> None:
+        self.path = Path(path).expanduser()
+        self.namespace = namespace
+        self.prompt_key = prompt_key
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-sqlite")
+        self._conn: Optional[sqlite3.Connection] = None
+        self._executor.submit(self._open).result()
+
+    def _open(self) -> None:
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=self.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout={self.BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(_SCHEMA)
+        self._conn = conn
+
+    # The *_sync methods run on the worker thread only.
+    def _get_sync(self, pair: Pair) -> Optional[Category]:
+        assert self._conn is not None
+        row = self._conn.execute(
+            "SELECT category FROM verdicts WHERE model=? AND prompt_version=? AND ground_truth=? AND prediction=?",
+            (self.namespace, self.prompt_key, pair[0], pair[1]),
+        ).fetchone()
+        return try_parse_category(row[0]) if row else None
+
+    def _put_sync(self, pair: Pair, category: Category) -> None:
+        assert self._conn is not None
+        self._conn.execute(
+            "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?)",
+            (self.namespace, self.prompt_key, pair[0], pair[1], category.label, time.time()),
+        )
+
+    def get(self, pair: Pair) -> Optional[Category]:
+        return self._executor.submit(self._get_sync, pair).result()
+
+    def put(self, pair: Pair, category: Category) -> None:
+        self._executor.submit(self._put_sync, pair, category).result()
+
+    async def aget(self, pair: Pair) -> Optional[Category]:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._get_sync, pair)
+
+    async def aput(self, pair: Pair, category: Category) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._put_sync, pair, category)
+
+    def count(self) -> int:
+        """Entries in this namespace and prompt version."""
+
+        def run() -> int:
+            assert self._conn is not None
+            return self._conn.execute(
+                "SELECT COUNT(*) FROM verdicts WHERE model=? AND prompt_version=?", (self.namespace, self.prompt_key)
+            ).fetchone()[0]
+
+        return self._executor.submit(run).result()
+
+    def close(self) -> None:
+        def run() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        try:
+            self._executor.submit(run).result()
+        finally:
+            self._executor.shutdown(wait=True)
