@@ -25,6 +25,7 @@ INSTALL_REQUIRES = [
     "pyarrow>=19.0",
     "pillow>=10.0",
     "httpx>=0.27",
+    "httpx-aiohttp>=0.1.8",  # judge client transport (aiohttp under httpx)
     "tqdm>=4.66",
     "matplotlib>=3.8",
     "scipy>=1.11",
