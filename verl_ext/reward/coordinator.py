@@ -34,18 +34,28 @@ class LocalCoordinator:
         self.book = GroupBook()
         self.tallies: dict[tuple[str, int], StepTally] = {}
         self.metrics_path = metrics_path
-        self._last_key: Optional[tuple[str, int]] = None
+        self._open_step: dict[str, int] = {}  # role -> step still being tallied
         self._fatal: Optional[str] = None
 
     async def report(self, uid: str, session_id: int, size: int, level: Optional[int], wait: bool, timeout_s: float) -> GroupView:
         return await self.book.report(uid, session_id, size, level, wait, timeout_s)
 
+    def notify(self, uid: str, session_id: int, size: int, level: Optional[int]) -> None:
+        """A sibling whose reward is already decided: record its level for the others."""
+        self.book.arrive(uid, session_id, size, level)
+
+    def record_many(self, records: list) -> None:
+        for record in records:
+            self.record(*record)
+
     def record(self, role: str, step: int, code: int, reward: float, timed_out: bool, judge: Optional[Mapping[str, float]] = None) -> None:
-        key = (role, int(step))
-        if self._last_key is not None and key != self._last_key and self._last_key in self.tallies:
-            self._flush(self._last_key)
-        self._last_key = key
-        self.tallies.setdefault(key, StepTally()).add(code, reward, timed_out, judge)
+        step = int(step)
+        previous = self._open_step.get(role)
+        if previous is not None and step > previous:
+            self._flush((role, previous))  # the first record of a new step closes the last one
+        if previous is None or step > previous:
+            self._open_step[role] = step
+        self.tallies.setdefault((role, step), StepTally()).add(code, reward, timed_out, judge)
 
     def step_metrics(self, role: str, step: int) -> dict[str, float]:
         tally = self.tallies.get((role, int(step)))
@@ -90,16 +100,43 @@ def get_ray_coordinator(name: str, metrics_path: Optional[str] = None) -> Any:
 
 
 class RayCoordinatorClient:
-    """Async facade over the coordinator actor with the same methods as LocalCoordinator."""
+    """Async facade over the coordinator actor with the same methods as LocalCoordinator.
+
+    Only a rollout that must wait costs a round trip. Sibling notices are fire-and-forget
+    (Ray keeps the order of calls from one caller, so a notice is never overtaken by a later
+    report from the same worker), and metric records are sent in batches.
+    """
+
+    FLUSH_EVERY = 64
+    FLUSH_AFTER_S = 0.5
 
     def __init__(self, handle: Any) -> None:
         self._handle = handle
+        self._records: list[tuple] = []
+        self._flush_timer: Any = None
 
     async def report(self, uid: str, session_id: int, size: int, level: Optional[int], wait: bool, timeout_s: float) -> GroupView:
         return await self._handle.report.remote(uid, session_id, size, level, wait, timeout_s)
 
+    def notify(self, uid: str, session_id: int, size: int, level: Optional[int]) -> None:
+        self._handle.notify.remote(uid, session_id, size, level)
+
     def record(self, role: str, step: int, code: int, reward: float, timed_out: bool, judge: Optional[Mapping[str, float]] = None) -> None:
-        self._handle.record.remote(role, step, code, reward, timed_out, judge)  # fire and forget
+        self._records.append((role, step, code, reward, timed_out, judge))
+        if len(self._records) >= self.FLUSH_EVERY:
+            self.flush()
+        elif self._flush_timer is None:
+            import asyncio
+
+            self._flush_timer = asyncio.get_running_loop().call_later(self.FLUSH_AFTER_S, self.flush)
+
+    def flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._records:
+            records, self._records = self._records, []
+            self._handle.record_many.remote(records)
 
     async def step_metrics(self, role: str, step: int) -> dict[str, float]:
         return await self._handle.step_metrics.remote(role, step)

@@ -77,6 +77,11 @@ class GroupBook:
     def open_groups(self) -> int:
         return len(self._groups)
 
+    def arrive(self, uid: str, session_id: int, size: int, level: Optional[int]) -> GroupView:
+        """Record one session's level without waiting (its reward does not need the group)."""
+        group = self._record(uid, session_id, size, level)
+        return group.view() if group is not None else self._finished[uid]
+
     async def report(
         self,
         uid: str,
@@ -87,17 +92,9 @@ class GroupBook:
         timeout_s: float,
     ) -> GroupView:
         """Record one session's level; if ``wait``, return once the group decides its reward."""
-        if size < 1:
-            raise ValueError(f"group size must be >= 1, got {size}")
-        if uid in self._finished:
-            return self._finished[uid]
-        group = self._groups.get(uid)
+        group = self._record(uid, session_id, size, level)
         if group is None:
-            group = self._groups[uid] = _Group(size=size)
-        elif group.size != size:
-            raise ValueError(f"group {uid} reported with size {size} but was opened with size {group.size}")
-        group.levels[int(session_id)] = level
-        self._wake(uid, group)
+            return self._finished[uid]
         if not wait or group.complete or level is None:
             return group.view()
         best = group.best_level
@@ -113,6 +110,21 @@ class GroupBook:
             if waiter in group.waiters:
                 group.waiters.remove(waiter)
             return group.view(timed_out=True)
+
+    def _record(self, uid: str, session_id: int, size: int, level: Optional[int]) -> Optional[_Group]:
+        """Store the level; ``None`` if the group was already decided (a late duplicate)."""
+        if size < 1:
+            raise ValueError(f"group size must be >= 1, got {size}")
+        if uid in self._finished:
+            return None
+        group = self._groups.get(uid)
+        if group is None:
+            group = self._groups[uid] = _Group(size=size)
+        elif group.size != size:
+            raise ValueError(f"group {uid} reported with size {size} but was opened with size {group.size}")
+        group.levels[int(session_id)] = level
+        self._wake(uid, group)
+        return group
 
     def _wake(self, uid: str, group: _Group) -> None:
         view = group.view()

@@ -169,24 +169,25 @@ class SpeciaRLRewardManager(RewardManagerBase):
         return Grade.judged(category)
 
     async def _rule_reward(self, rollout: Rollout, grade: Grade, size: int) -> tuple[float, GroupView]:
+        level = grade.category.training_level if grade.is_judged else None
         if self._static_map is not None:
-            return static_reward(grade, self._static_map), GroupView(None, 1, True)
+            return static_reward(grade, self._static_map), GroupView(level, 1, True)
         if size == 1:
-            level = grade.category.training_level if grade.is_judged else None
             return best_in_group_reward(grade, level), GroupView(level, 1, True)
         alone = reward_known_alone(grade)
-        level = grade.category.training_level if grade.is_judged else None
-        view = await self._get_coordinator().report(
-            rollout.uid, rollout.session_id, size, level, alone is None, self.settings.group_timeout_s
-        )
+        coordinator = self._get_coordinator()
+        if alone is not None:
+            # Decided by this rollout alone: tell the siblings, without a round trip.
+            coordinator.notify(rollout.uid, rollout.session_id, size, level)
+            return alone, GroupView(level, 1, False)
+        view = await coordinator.report(rollout.uid, rollout.session_id, size, level, True, self.settings.group_timeout_s)
         if view.timed_out:
             logger.warning(
                 "[speciarl] group %s timed out after %.0fs with %d of %d rollouts; "
                 "rewarding against the best seen so far",
                 rollout.uid, self.settings.group_timeout_s, view.seen, size,
             )
-        reward = alone if alone is not None else best_in_group_reward(grade, view.best_level)
-        return reward, view
+        return best_in_group_reward(grade, view.best_level), view
 
     def _overlong_penalty(self, response_length: int) -> float:
         buffer = self.settings.overlong_buffer
