@@ -204,8 +204,20 @@ def write_run_outputs(out: Path, metrics: dict) -> dict[str, Path]:
         "spec_vs_corr": plot_spec_vs_corr(rows, out / "plots" / "spec_vs_corr.png"),
     }
     run = metrics.get("run", {})
-    facts = {k: str(run[k]) for k in ("model", "backend", "sampling", "prompt_variant", "data") if k in run}
-    facts["judge"] = json.dumps(run.get("judge", {}))
+    facts: dict[str, str] = {}
+    model = run.get("model")
+    if isinstance(model, dict):
+        adapter = f" + LoRA adapter {model['adapter_path']}" if model.get("adapter_path") else ""
+        facts["model"] = f"{model['base_path']}{adapter} ({model['layout']})"
+    for key in ("backend", "prompt_variant"):
+        if key in run:
+            facts[key] = str(run[key])
+    if "sampling" in run:
+        facts["sampling"] = ", ".join(f"{k}={v}" for k, v in run["sampling"].items())
+    if "data" in run:
+        facts["data"] = ", ".join(run["data"])
+    judge = {k: v for k, v in run.get("judge", {}).items() if v is not None}
+    facts["judge"] = ", ".join(f"{k}={v}" for k, v in judge.items())
     warnings = []
     if not metrics.get("complete", True):
         warnings.append(f"{metrics['n_judge_errors']} samples have no verdict (judge errors); they are left out "
