@@ -138,3 +138,28 @@ def test_streamed_group_rewards_match_the_offline_rule(ray_runtime, offline_kit)
 
     for handle in handles:
         ray.kill(handle)
+
+
+@pytest.mark.ray
+async def test_judge_outage_stops_the_trainer_dispatch(ray_runtime, offline_kit):
+    """A judge that stays down must stop training, not leave verl to pad the failed groups."""
+    from omegaconf import OmegaConf
+
+    from verl_ext.judge.base import JudgeUnavailableError
+    from verl_ext.reward.judge_guard import raise_on_judge_outage
+    from verl_ext.reward.manager import SpeciaRLRewardManager
+
+    config = compose(offline_kit.path, f"speciarl_outage_{uuid.uuid4().hex[:8]}")
+    raise_on_judge_outage(config)  # nothing recorded yet: dispatch goes on
+
+    OmegaConf.update(config, "reward.speciarl.judge.down", True, force_add=True)
+    manager = SpeciaRLRewardManager(config=config, tokenizer=offline_kit.tokenizer, compute_score=None)
+    proto = make_reward_dataproto(offline_kit.tokenizer, prompt="Classify the image.", response=response("ge"),
+                                  uid="u-outage", data_source="cub200", ground_truth=GT,
+                                  extra_info={"speciarl_role": "train"})
+    with pytest.raises(JudgeUnavailableError):
+        await manager.run_single(proto)
+    with pytest.raises(JudgeUnavailableError, match="stopping training.*simulated outage"):
+        for _ in range(50):  # the outage notice is fire-and-forget; give it a moment
+            raise_on_judge_outage(config)
+            time.sleep(0.1)

@@ -87,6 +87,14 @@ def check_worker_capacity(config: Any) -> None:
         )
 
 
+def _ray_is_up() -> bool:
+    try:
+        import ray
+    except ImportError:  # pragma: no cover - ray ships with verl
+        return False
+    return ray.is_initialized()
+
+
 @register("speciarl")
 class SpeciaRLRewardManager(RewardManagerBase):
     """Specificity-aware reward: an LLM judge grades each answer; the rule turns grades into rewards."""
@@ -132,6 +140,13 @@ class SpeciaRLRewardManager(RewardManagerBase):
                 self._coordinator = cls._local_coordinator
         return self._coordinator
 
+    def _record_outage(self, message: str) -> None:
+        """Leave the outage where the trainer's judge guard looks for it (see judge_guard.py)."""
+        coordinator = self._get_coordinator()
+        coordinator.set_fatal(message)
+        if isinstance(coordinator, LocalCoordinator) and _ray_is_up():
+            get_ray_coordinator(self.settings.coordinator_name, self.settings.metrics_path).set_fatal.remote(message)
+
     # ---- scoring --------------------------------------------------------------------------
     def _group_size(self, rollout: Rollout) -> tuple[str, int]:
         role = rollout_role(rollout.extra_info)
@@ -155,7 +170,7 @@ class SpeciaRLRewardManager(RewardManagerBase):
         try:
             verdict = await judge.grade(normalise_label(rollout.ground_truth), normalise_label(answer))
         except JudgeUnavailableError as exc:
-            self._get_coordinator().set_fatal(str(exc))
+            self._record_outage(str(exc))
             raise
         if not verdict.ok:
             return Grade.judge_error()
