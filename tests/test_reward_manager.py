@@ -193,3 +193,20 @@ def test_capacity_check_refuses_too_few_workers():
     with pytest.raises(SpeciaRLConfigError, match=r"reward.num_workers>=\d"):
         check_worker_capacity(make_config(n=10, workers=2, batch=256))
     check_worker_capacity(make_config(n=10, workers=8, batch=256))  # verl's default passes
+
+
+def test_step_tally_merges_judge_windows():
+    from verl_ext.reward.step_metrics import StepTally
+
+    tally = StepTally()
+    tally.add(int(Category.SPECIFIC), 1.0, False, {"judge/requests": 3, "judge/latency_p50_s": 0.1, "judge/latency_p95_s": 0.3})
+    tally.add(int(Category.GENERIC), 0.0, True, {"judge/requests": 1, "judge/latency_p50_s": 0.5, "judge/latency_p95_s": 0.9})
+    tally.add(PARSE_FAILURE_CODE, -1.0, False, {"judge/requests": 0, "judge/latency_p50_s": 0.0, "judge/latency_p95_s": 0.0})
+    summary = tally.summary("speciarl/train")
+    assert summary["judge/requests"] == 4
+    assert summary["judge/latency_p50_s"] == pytest.approx((0.1 * 3 + 0.5) / 4)
+    assert summary["judge/latency_p95_s"] == 0.9
+    assert summary["speciarl/train/group_timeouts"] == 1
+    assert summary["speciarl/train/parse_failures"] == 1
+    assert summary["speciarl/train/correctness"] == pytest.approx(2 / 3)
+    assert summary["speciarl/train/specificity"] == pytest.approx(1 / 2)

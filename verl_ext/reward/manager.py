@@ -18,6 +18,7 @@ import asyncio
 import logging
 import math
 import random
+import time
 from typing import Any, Optional
 
 from verl.experimental.reward_loop.reward_manager import register
@@ -42,6 +43,9 @@ from verl_ext.reward.rollout import Rollout, read_rollout, rollout_role
 from verl_ext.reward.step_metrics import category_code
 
 logger = logging.getLogger(__name__)
+
+#: How often a worker hands its judge metrics to the step tally.
+JUDGE_METRICS_WINDOW_S = 1.0
 
 #: Ray's default cap on concurrent calls of one async actor (a reward-loop worker).
 RAY_ASYNC_ACTOR_CAP = 1000
@@ -116,6 +120,7 @@ class SpeciaRLRewardManager(RewardManagerBase):
         check_worker_capacity(config)
         self._judge = judge
         self._judge_lock = asyncio.Lock()
+        self._judge_metrics_at = 0.0
         self._coordinator: Any = None
         self._use_ray = int(config.reward.get("num_workers", 1) or 1) > 1
         self._static_map = STATIC_REWARD_MAPS.get(self.settings.rule)
@@ -204,6 +209,14 @@ class SpeciaRLRewardManager(RewardManagerBase):
             )
         return best_in_group_reward(grade, view.best_level), view
 
+    def _pop_judge_metrics(self) -> Optional[dict[str, float]]:
+        """The judge's counters about once a second, so that its latency percentiles mean something."""
+        now = time.monotonic()
+        if self._judge is None or now - self._judge_metrics_at < JUDGE_METRICS_WINDOW_S:
+            return None
+        self._judge_metrics_at = now
+        return self._judge.pop_metrics()
+
     def _overlong_penalty(self, response_length: int) -> float:
         buffer = self.settings.overlong_buffer
         if not buffer.enable:
@@ -219,7 +232,7 @@ class SpeciaRLRewardManager(RewardManagerBase):
         grade = await self._grade(rollout, response)
         reward, view = await self._rule_reward(rollout, grade, size)
         reward += self._overlong_penalty(rollout.response_length)
-        judge_metrics = self._judge.pop_metrics() if self._judge is not None else None
+        judge_metrics = self._pop_judge_metrics()
         code = category_code(grade)
         self._get_coordinator().record(role, rollout.global_step, code, reward, view.timed_out, judge_metrics)
         return {"reward_score": float(reward), "reward_extra_info": self._extra_info(grade, code, reward, view)}

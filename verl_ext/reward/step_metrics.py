@@ -46,14 +46,34 @@ class StepTally:
     reward_sum: float = 0.0
     group_timeouts: int = 0
     judge: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    _p50_weighted: float = 0.0
+    _p50_weight: float = 0.0
 
     def add(self, code: int, reward: float, timed_out: bool, judge: Optional[Mapping[str, float]] = None) -> None:
         self.grades.add(grade_from_code(code))
         self.rollouts += 1
         self.reward_sum += reward
         self.group_timeouts += int(timed_out)
-        for key, value in (judge or {}).items():
-            if not key.endswith(("_p50_s", "_p95_s")):  # percentiles do not add up across workers
+        if judge:
+            self.add_judge_window(judge)
+
+    def add_judge_window(self, window: Mapping[str, float]) -> None:
+        """Merge one worker's judge metrics for a short window.
+
+        Counters add up. Percentiles do not, so the step's p50 is the request-weighted mean of
+        the windows' p50s and its p95 the largest window p95: approximations, stated in the docs.
+        """
+        requests = float(window.get("judge/requests", 0.0))
+        for key, value in window.items():
+            if key.endswith("_p50_s"):
+                if requests:
+                    self._p50_weighted += value * requests
+                    self._p50_weight += requests
+                    self.judge[key] = self._p50_weighted / self._p50_weight
+            elif key.endswith("_p95_s"):
+                if requests:
+                    self.judge[key] = max(self.judge.get(key, 0.0), value)
+            else:
                 self.judge[key] += value
 
     def summary(self, prefix: str = "speciarl") -> dict[str, float]:
