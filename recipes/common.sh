@@ -335,6 +335,8 @@ speciarl_build_overrides() {
     "actor_rollout_ref.rollout.val_kwargs.n=1"
     "actor_rollout_ref.rollout.val_kwargs.do_sample=False"
     "actor_rollout_ref.rollout.val_kwargs.temperature=0"
+    # a judge that stays down stops training (verl would pad the failed groups and train on)
+    "+actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_ext.reward.judge_guard.JudgeGuardedAgentLoopManager"
     # reward: the speciarl reward manager and its judge (reward.* only; old keys are ignored in 0.9)
     "reward.reward_manager.source=importlib"
     "reward.reward_manager.module.path=pkg://verl_ext.reward.manager"
@@ -344,6 +346,7 @@ speciarl_build_overrides() {
     "+reward.speciarl.label_noise=${LABEL_NOISE}"
     "+reward.speciarl.seed=${REWARD_SEED}"
     "+reward.speciarl.group_timeout_s=${GROUP_TIMEOUT_S}"
+    "+reward.speciarl.metrics_path=${OUTPUT_DIR}/speciarl_reward_metrics.jsonl"
     "+reward.speciarl.judge.urls=$(hydra_list "${judge_urls}")"
     "+reward.speciarl.judge.model=$(hq "${SPECIARL_JUDGE_MODEL}")"
     "+reward.speciarl.judge.on_failure=${JUDGE_ON_FAILURE}"

@@ -195,6 +195,15 @@ def test_capacity_check_refuses_too_few_workers():
     check_worker_capacity(make_config(n=10, workers=8, batch=256))  # verl's default passes
 
 
+def test_capacity_check_counts_dapo_inflight_batches():
+    config = make_config(n=10, workers=8, batch=256)
+    config.algorithm = {"filter_groups": {"enable": True, "max_inflight_gen_batches": 3}}
+    with pytest.raises(SpeciaRLConfigError, match="7680 rollouts"):
+        check_worker_capacity(config)  # 3 x 256 x 10 in flight: 8 workers are too few
+    config.reward.num_workers = 16
+    check_worker_capacity(config)
+
+
 def test_step_tally_merges_judge_windows():
     from verl_ext.reward.step_metrics import StepTally
 

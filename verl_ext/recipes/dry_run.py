@@ -139,6 +139,20 @@ def check_reward_manager(cfg: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def check_agent_loop_manager(cfg: Any) -> Optional[str]:
+    """The agent-loop manager class (our judge guard) must load; verl would fail only at start-up."""
+    fqn = _select(cfg, "actor_rollout_ref.rollout.agent.agent_loop_manager_class")
+    if not fqn:
+        return None
+    from verl.utils.import_utils import load_class_from_fqn
+
+    try:
+        cls = load_class_from_fqn(fqn, "AgentLoopManager")
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise RecipeError(f"actor_rollout_ref.rollout.agent.agent_loop_manager_class={fqn!r}: {exc}") from exc
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def check_dataset_class(cfg: Any) -> Optional[str]:
     path, name = _select(cfg, "data.custom_cls.path"), _select(cfg, "data.custom_cls.name")
     if not path:
@@ -295,6 +309,7 @@ def dry_run(
     notes = run_verl_validation(cfg)
     manager = check_reward_manager(cfg)
     dataset = check_dataset_class(cfg)
+    check_agent_loop_manager(cfg)
     check_speciarl_settings(cfg, manager)
     check_filter_groups(cfg, manager)
     notes += check_gpu_arithmetic(cfg)

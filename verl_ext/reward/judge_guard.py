@@ -8,7 +8,7 @@ manager, which the trainer calls to dispatch every batch, refuses to dispatch on
 coordinator holds such an error. The trainer process then fails with the judge's message.
 
 Select it with
-``actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_ext.reward.judge_guard.JudgeGuardedAgentLoopManager``
+``+actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_ext.reward.judge_guard.JudgeGuardedAgentLoopManager``
 (the recipes do).
 """
 

@@ -58,6 +58,23 @@ EXTRA_INFO_KEYS = (
 )
 
 
+def rollouts_in_flight(config: Any) -> tuple[int, int, int]:
+    """(rollouts, prompts, n): the most rollouts of a training step that can await rewards at once.
+
+    verl 0.9's V1 trainer keeps one train batch in flight, or, with DAPO's dynamic sampling,
+    up to ``algorithm.filter_groups.max_inflight_gen_batches`` train batches (and ignores
+    ``data.gen_batch_size`` then); the legacy trainer samples ``data.gen_batch_size`` prompts.
+    """
+    data = config.data
+    prompts = int(data.get("gen_batch_size") or data.train_batch_size)
+    filter_groups = config.get("algorithm", {}).get("filter_groups", {}) or {}
+    if filter_groups.get("enable"):
+        inflight = int(filter_groups.get("max_inflight_gen_batches", 1) or 1)
+        prompts = max(prompts, inflight * int(data.train_batch_size))
+    n = int(config.actor_rollout_ref.rollout.n)
+    return prompts * n, prompts, n
+
+
 def check_worker_capacity(config: Any) -> None:
     """Refuse settings under which waiting rollouts could fill a worker's Ray concurrency cap.
 
@@ -71,9 +88,7 @@ def check_worker_capacity(config: Any) -> None:
     workers = int(config.reward.get("num_workers", 1) or 1)
     if workers <= 1:
         return  # one worker uses the in-process book; nothing waits across processes
-    rollout = config.actor_rollout_ref.rollout
-    batch = int(config.data.get("gen_batch_size") or config.data.train_batch_size)
-    in_flight = batch * int(rollout.n)
+    in_flight, batch, n = rollouts_in_flight(config)
     p = 1.0 / workers
     worst = in_flight * p + 6.0 * math.sqrt(in_flight * p * (1 - p))
     if worst > RAY_ASYNC_ACTOR_CAP:
@@ -85,7 +100,7 @@ def check_worker_capacity(config: Any) -> None:
                 break
         raise SpeciaRLConfigError(
             f"reward.num_workers={workers} is too few for {in_flight} rollouts in flight per step "
-            f"(train batch {batch} x n {int(rollout.n)}): a worker could hold more than Ray's "
+            f"({batch} prompts x n {n}): a worker could hold more than Ray's "
             f"{RAY_ASYNC_ACTOR_CAP} concurrent calls while rollouts wait for their group. "
             f"Set reward.num_workers>={needed} (or reward.num_workers=1)."
         )
