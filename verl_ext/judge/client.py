@@ -18,6 +18,7 @@ Nothing is ever turned into a silent "wrong".
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -54,6 +55,10 @@ except ImportError:  # pragma: no cover
 
 Pair = tuple[str, str]
 _MALFORMED_ATTEMPTS = 2  # the first reply plus one retry
+# Labels repeat a lot within a step (N rollouts, several images per class); normalising is
+# per-character Unicode work, so remember recent results.
+_normalise = functools.lru_cache(maxsize=65_536)(normalise_label)
+_timeout = getattr(asyncio, "timeout", None)  # Python >= 3.11; wait_for below otherwise
 
 
 class _Retryable(Exception):
@@ -114,7 +119,7 @@ class OpenAIJudgeClient:
         """Grade one pair; raises :class:`JudgeUnavailableError` only with ``on_failure="fail"``."""
         if self._closed:
             raise RuntimeError("the judge client is closed")
-        pair = (normalise_label(ground_truth), normalise_label(prediction))
+        pair = (_normalise(ground_truth), _normalise(prediction))
         self._metrics.add("judgements")
         shortcut = short_circuit(*pair)
         if shortcut is not None:
@@ -134,7 +139,7 @@ class OpenAIJudgeClient:
             return Verdict(verdict.category, verdict.error, source="dedup")
         task = state.loop.create_task(self._judge_uncached(pair))
         state.in_flight[pair] = task
-        task.add_done_callback(lambda _t, p=pair, s=state: s.in_flight.pop(p, None))
+        task.add_done_callback(lambda t, p=pair, s=state: _forget(s, p, t))
         verdict = await asyncio.shield(task)
         if not verdict.ok:
             self._metrics.add("errors")
@@ -286,7 +291,7 @@ class OpenAIJudgeClient:
             self._metrics.add("requests")
             started = time.monotonic()
             try:
-                response = await asyncio.wait_for(state.http.post(endpoint.chat_url, json=body), self.config.timeout_s)
+                response = await _within(state.http.post(endpoint.chat_url, json=body), self.config.timeout_s)
             except (asyncio.TimeoutError, TimeoutError):
                 raise _Retryable(f"no reply within {self.config.timeout_s:g}s", "timeouts") from None
             except (httpx.TransportError, OSError, *_TRANSPORT_ERRORS) as exc:
@@ -326,7 +331,7 @@ class OpenAIJudgeClient:
         state = self._loop_state()
         for candidate in endpoints:
             try:
-                response = await asyncio.wait_for(state.http.get(candidate.models_url), self.config.timeout_s)
+                response = await _within(state.http.get(candidate.models_url), self.config.timeout_s)
                 if response.status_code >= 500:
                     raise _Retryable(f"HTTP {response.status_code} listing models", "http_5xx")
                 if response.status_code >= 400:
@@ -386,6 +391,22 @@ class OpenAIJudgeClient:
         if retry_after_s is not None:
             delay = max(delay, min(retry_after_s, self.config.backoff_max_s))
         return delay
+
+
+async def _within(awaitable: Any, seconds: float) -> Any:
+    """Await with a deadline (``asyncio.timeout`` costs no extra task, unlike ``wait_for``)."""
+    if _timeout is None:  # pragma: no cover - Python 3.10
+        return await asyncio.wait_for(awaitable, seconds)
+    async with _timeout(seconds):
+        return await awaitable
+
+
+def _forget(state: _LoopState, pair: Pair, task: "asyncio.Task[Verdict]") -> None:
+    """Drop a finished request from the in-flight table; its outcome was (or is) awaited by
+    the callers, so an exception nobody is left to await is not reported twice."""
+    state.in_flight.pop(pair, None)
+    if not task.cancelled():
+        task.exception()
 
 
 def _is_timeout(exc: BaseException) -> bool:

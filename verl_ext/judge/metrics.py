@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import collections.abc
 import math
 
 COUNTERS = (
@@ -28,11 +29,15 @@ COUNTERS = (
 )
 
 
-def percentile(values: list[float], q: float) -> float:
+#: Latencies kept between two pops (the most recent ones), so memory stays bounded.
+MAX_LATENCIES = 100_000
+
+
+def percentile(values: "collections.abc.Iterable[float]", q: float) -> float:
     """Nearest-rank percentile (``q`` in [0, 100]); 0.0 for no values."""
-    if not values:
-        return 0.0
     ordered = sorted(values)
+    if not ordered:
+        return 0.0
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
 
@@ -40,7 +45,7 @@ def percentile(values: list[float], q: float) -> float:
 class JudgeMetrics:
     def __init__(self) -> None:
         self.counts: collections.Counter[str] = collections.Counter()
-        self.latencies: list[float] = []
+        self.latencies: collections.deque[float] = collections.deque(maxlen=MAX_LATENCIES)
 
     def add(self, name: str, amount: int = 1) -> None:
         self.counts[name] += amount
@@ -52,5 +57,5 @@ class JudgeMetrics:
         out["judge/latency_p95_s"] = percentile(self.latencies, 95)
         out.update({f"judge/{k}": float(v) for k, v in gauges.items()})
         self.counts.clear()
-        self.latencies = []
+        self.latencies.clear()
         return out
