@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOT = Path(__file__).parent
 
@@ -58,7 +58,8 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["verl_ext", "verl_ext.*"]),
+    # Namespace discovery so that data-only folders (e.g. data_prep/class_names) ship too.
+    packages=find_namespace_packages(include=["verl_ext", "verl_ext.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
     package_data={"verl_ext": ["**/*.json", "**/*.jsonl", "**/*.yaml", "**/*.txt", "**/*.jinja"]},
     install_requires=INSTALL_REQUIRES,
