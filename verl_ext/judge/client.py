@@ -86,6 +86,7 @@ class _LoopState:
     http: httpx.AsyncClient
     slots: asyncio.Semaphore
     in_flight: dict[Pair, "asyncio.Task[Verdict]"] = field(default_factory=dict)
+    model_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class OpenAIJudgeClient:
@@ -327,8 +328,14 @@ class OpenAIJudgeClient:
         """``judge.model``, or the first model the server lists when it is unset."""
         if self._model:
             return self._model
-        endpoints = [endpoint] if endpoint is not None else self._pool.endpoints
         state = self._loop_state()
+        async with state.model_lock:  # one discovery, not one per concurrent request
+            if self._model:
+                return self._model
+            return await self._discover_model(state, endpoint)
+
+    async def _discover_model(self, state: _LoopState, endpoint: Optional[Endpoint]) -> str:
+        endpoints = [endpoint] if endpoint is not None else self._pool.endpoints
         for candidate in endpoints:
             try:
                 response = await _within(state.http.get(candidate.models_url), self.config.timeout_s)
