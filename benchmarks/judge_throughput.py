@@ -240,11 +240,10 @@ async def streamed(
     rewarded: list[float] = []
     sent: list[float] = []
     delays: list[float] = []
-    wrong = 0
+    verdicts: list[tuple[int, Any]] = []
     origin = time.perf_counter()
 
     async def one(index: int, at: float) -> None:
-        nonlocal wrong
         await asyncio.sleep(max(0.0, at - (time.perf_counter() - origin)))
         gt, pred = work.rollouts[index]
         asked = time.perf_counter()
@@ -252,10 +251,14 @@ async def streamed(
         verdict = await client.grade(gt, pred)
         rewarded.append(time.perf_counter())
         delays.append(rewarded[-1] - max(asked, origin + at))
-        pair = (normalise_label(gt), normalise_label(pred))
-        wrong += not verdict.ok or verdict.category.label != work.rules[pair]
+        verdicts.append((index, verdict))  # checked after the clock stops
 
     await asyncio.gather(*[one(i, t) for i, t in zip(order, finish)])
+    wrong = 0
+    for index, verdict in verdicts:
+        gt, pred = work.rollouts[index]
+        pair = (normalise_label(gt), normalise_label(pred))
+        wrong += not verdict.ok or verdict.category.label != work.rules[pair]
     metrics = client.pop_metrics()
     await client.aclose()
     last_finish = origin + window_s
@@ -272,7 +275,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--rollouts", type=int, default=10)
     parser.add_argument("--latency-s", type=float, default=0.05)
-    parser.add_argument("--capacity", type=int, default=64)
+    parser.add_argument("--capacity", type=int, default=64, help="requests the server serves at once; more queue")
+    parser.add_argument("--client-concurrency", type=int, default=0, help="judge.max_concurrency (default 2 x capacity)")
     parser.add_argument("--long-window-s", type=float, default=10.0, help="realistic generation window for (iii)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seq-sample", type=int, default=0, help="time (i) on this many rollouts and extrapolate")
@@ -296,7 +300,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     server = ServerProcess(work.rules, args.latency_s, args.capacity)
     try:
-        config = JudgeConfig(urls=(server.url,), model=MODEL, max_concurrency=args.capacity, timeout_s=30.0)
+        # The client may have more requests in flight than the server serves at once, as with
+        # vLLM's own queue: a client that refills a slot only after a reply has come back
+        # leaves the server idle for one round trip in every round of `capacity` requests.
+        config = JudgeConfig(
+            urls=(server.url,), model=MODEL, max_concurrency=args.client_concurrency or 2 * args.capacity, timeout_s=30.0
+        )
         sample = args.seq_sample or len(work.rollouts)
         seq = asyncio.run(sequential(work, server, config, sample))
         seq_stats = server.pop_stats()
