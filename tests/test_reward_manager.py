@@ -208,9 +208,9 @@ def test_step_tally_merges_judge_windows():
     from verl_ext.reward.step_metrics import StepTally
 
     tally = StepTally()
-    tally.add(int(Category.SPECIFIC), 1.0, False, {"judge/requests": 3, "judge/latency_p50_s": 0.1, "judge/latency_p95_s": 0.3})
-    tally.add(int(Category.GENERIC), 0.0, True, {"judge/requests": 1, "judge/latency_p50_s": 0.5, "judge/latency_p95_s": 0.9})
-    tally.add(PARSE_FAILURE_CODE, -1.0, False, {"judge/requests": 0, "judge/latency_p50_s": 0.0, "judge/latency_p95_s": 0.0})
+    tally.add(int(Category.SPECIFIC), 1.0, False, {"judge/requests": 3, "judge/latency_p50_s": 0.1, "judge/latency_p95_s": 0.3}, "cub200")
+    tally.add(int(Category.GENERIC), 0.0, True, {"judge/requests": 1, "judge/latency_p50_s": 0.5, "judge/latency_p95_s": 0.9}, "cub200")
+    tally.add(PARSE_FAILURE_CODE, -1.0, False, {"judge/requests": 0, "judge/latency_p50_s": 0.0, "judge/latency_p95_s": 0.0}, "flowers102")
     summary = tally.summary("speciarl/train")
     assert summary["judge/requests"] == 4
     assert summary["judge/latency_p50_s"] == pytest.approx((0.1 * 3 + 0.5) / 4)
@@ -219,3 +219,24 @@ def test_step_tally_merges_judge_windows():
     assert summary["speciarl/train/parse_failures"] == 1
     assert summary["speciarl/train/correctness"] == pytest.approx(2 / 3)
     assert summary["speciarl/train/specificity"] == pytest.approx(1 / 2)
+    assert summary["speciarl/train/cub200/correctness"] == 1.0
+    assert summary["speciarl/train/cub200/hm"] == pytest.approx(2 * 1.0 * 0.5 / 1.5)
+    assert summary["speciarl/train/flowers102/correctness"] == 0.0
+
+
+def test_step_metrics_are_written_when_the_next_step_starts(tmp_path):
+    import json
+
+    from verl_ext.reward.coordinator import LocalCoordinator
+
+    sink = tmp_path / "metrics" / "reward.jsonl"
+    coordinator = LocalCoordinator(str(sink))
+    coordinator.record("val", 5, "cub200", int(Category.SPECIFIC), 1.0, False)
+    coordinator.record("val", 5, "cub200", int(Category.WRONG), 0.0, False)
+    assert not sink.exists()  # step 5 may still be receiving rollouts
+    coordinator.record("val", 10, "cub200", int(Category.GENERIC), 1.0, False)
+    (line,) = sink.read_text().splitlines()
+    record = json.loads(line)
+    assert (record["role"], record["step"]) == ("val", 5)
+    assert record["speciarl/val/cub200/correctness"] == 0.5
+    assert record["speciarl/val/cub200/specificity"] == 1.0

@@ -48,14 +48,17 @@ class LocalCoordinator:
         for record in records:
             self.record(*record)
 
-    def record(self, role: str, step: int, code: int, reward: float, timed_out: bool, judge: Optional[Mapping[str, float]] = None) -> None:
+    def record(
+        self, role: str, step: int, data_source: str, code: int, reward: float, timed_out: bool,
+        judge: Optional[Mapping[str, float]] = None,
+    ) -> None:
         step = int(step)
         previous = self._open_step.get(role)
         if previous is not None and step > previous:
             self._flush((role, previous))  # the first record of a new step closes the last one
         if previous is None or step > previous:
             self._open_step[role] = step
-        self.tallies.setdefault((role, step), StepTally()).add(code, reward, timed_out, judge)
+        self.tallies.setdefault((role, step), StepTally()).add(code, reward, timed_out, judge, data_source)
 
     def step_metrics(self, role: str, step: int) -> dict[str, float]:
         tally = self.tallies.get((role, int(step)))
@@ -121,8 +124,11 @@ class RayCoordinatorClient:
     def notify(self, uid: str, session_id: int, size: int, level: Optional[int]) -> None:
         self._handle.notify.remote(uid, session_id, size, level)
 
-    def record(self, role: str, step: int, code: int, reward: float, timed_out: bool, judge: Optional[Mapping[str, float]] = None) -> None:
-        self._records.append((role, step, code, reward, timed_out, judge))
+    def record(
+        self, role: str, step: int, data_source: str, code: int, reward: float, timed_out: bool,
+        judge: Optional[Mapping[str, float]] = None,
+    ) -> None:
+        self._records.append((role, step, data_source, code, reward, timed_out, judge))
         if len(self._records) >= self.FLUSH_EVERY:
             self.flush()
         elif self._flush_timer is None:

@@ -249,7 +249,9 @@ class SpeciaRLRewardManager(RewardManagerBase):
         reward += self._overlong_penalty(rollout.response_length)
         judge_metrics = self._pop_judge_metrics()
         code = category_code(grade)
-        self._get_coordinator().record(role, rollout.global_step, code, reward, view.timed_out, judge_metrics)
+        self._get_coordinator().record(
+            role, rollout.global_step, rollout.data_source, code, reward, view.timed_out, judge_metrics
+        )
         return {"reward_score": float(reward), "reward_extra_info": self._extra_info(grade, code, reward, view)}
 
     @staticmethod

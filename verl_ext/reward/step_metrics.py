@@ -42,6 +42,7 @@ class StepTally:
     """Counts for one step, fed one rollout at a time."""
 
     grades: GradeTally = field(default_factory=GradeTally)
+    by_source: dict[str, GradeTally] = field(default_factory=dict)
     rollouts: int = 0
     reward_sum: float = 0.0
     group_timeouts: int = 0
@@ -49,8 +50,14 @@ class StepTally:
     _p50_weighted: float = 0.0
     _p50_weight: float = 0.0
 
-    def add(self, code: int, reward: float, timed_out: bool, judge: Optional[Mapping[str, float]] = None) -> None:
-        self.grades.add(grade_from_code(code))
+    def add(
+        self, code: int, reward: float, timed_out: bool, judge: Optional[Mapping[str, float]] = None,
+        data_source: Optional[str] = None,
+    ) -> None:
+        grade = grade_from_code(code)
+        self.grades.add(grade)
+        if data_source is not None:
+            self.by_source.setdefault(data_source, GradeTally()).add(grade)
         self.rollouts += 1
         self.reward_sum += reward
         self.group_timeouts += int(timed_out)
@@ -83,5 +90,10 @@ class StepTally:
         out[f"{prefix}/parse_failures"] = float(self.grades.parse_failures)
         out[f"{prefix}/judge_errors"] = float(self.grades.judge_errors)
         out[f"{prefix}/group_timeouts"] = float(self.group_timeouts)
+        for source, tally in sorted(self.by_source.items()):
+            # Per data source: what verl's validation metrics cannot derive from per-rollout means.
+            out[f"{prefix}/{source}/correctness"] = tally.correctness
+            out[f"{prefix}/{source}/specificity"] = tally.specificity
+            out[f"{prefix}/{source}/hm"] = tally.hm
         out.update({k: float(v) for k, v in self.judge.items()})
         return out
