@@ -240,3 +240,5 @@ def test_step_metrics_are_written_when_the_next_step_starts(tmp_path):
     assert (record["role"], record["step"]) == ("val", 5)
     assert record["speciarl/val/cub200/correctness"] == 0.5
     assert record["speciarl/val/cub200/specificity"] == 1.0
+    coordinator.flush_open_steps()  # at shutdown, the step still open is written too
+    assert [json.loads(x)["step"] for x in sink.read_text().splitlines()] == [5, 10]

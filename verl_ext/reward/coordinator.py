@@ -12,6 +12,7 @@ never talks to Ray (``LocalCoordinator``), which is also what the unit tests use
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ class LocalCoordinator:
         self.metrics_path = metrics_path
         self._open_step: dict[str, int] = {}  # role -> step still being tallied
         self._fatal: Optional[str] = None
+        atexit.register(self.flush_open_steps)  # the last step has no next step to close it
 
     async def report(self, uid: str, session_id: int, size: int, level: Optional[int], wait: bool, timeout_s: float) -> GroupView:
         return await self.book.report(uid, session_id, size, level, wait, timeout_s)
@@ -77,6 +79,12 @@ class LocalCoordinator:
 
     def fatal(self) -> Optional[str]:
         return self._fatal
+
+    def flush_open_steps(self) -> None:
+        """Report the steps still being tallied (at shutdown)."""
+        for role, step in list(self._open_step.items()):
+            self._flush((role, step))
+        self._open_step.clear()
 
     def _flush(self, key: tuple[str, int]) -> None:
         role, step = key
