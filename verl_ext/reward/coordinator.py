@@ -89,7 +89,8 @@ class LocalCoordinator:
     def _flush(self, key: tuple[str, int]) -> None:
         role, step = key
         summary = self.step_metrics(role, step)
-        brief = {k.rsplit("/", 1)[-1]: round(v, 4) for k, v in summary.items() if not k.startswith("judge/")}
+        # speciarl/<role>/<name>: the overall figures; per data source and judge keys go to the file
+        brief = {k.split("/")[2]: round(v, 4) for k, v in summary.items() if k.count("/") == 2 and k.startswith("speciarl/")}
         logger.warning("[speciarl] %s step %d: %s", role, step, brief)
         if self.metrics_path:
             os.makedirs(os.path.dirname(os.path.abspath(self.metrics_path)), exist_ok=True)
