@@ -90,7 +90,12 @@ class LocalCoordinator:
         role, step = key
         summary = self.step_metrics(role, step)
         # speciarl/<role>/<name>: the overall figures; per data source and judge keys go to the file
-        brief = {k.split("/")[2]: round(v, 4) for k, v in summary.items() if k.count("/") == 2 and k.startswith("speciarl/")}
+        overall = f"speciarl/{role}/"
+        brief = {
+            k[len(overall):]: round(v, 4)
+            for k, v in summary.items()
+            if k.startswith(overall) and (k.count("/") == 2 or k.startswith(overall + "share/"))
+        }
         logger.warning("[speciarl] %s step %d: %s", role, step, brief)
         if self.metrics_path:
             os.makedirs(os.path.dirname(os.path.abspath(self.metrics_path)), exist_ok=True)
