@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import io
 import subprocess
 import sys
@@ -23,14 +22,9 @@ from verl_ext.data_prep.download import RemoteFile, download
 from verl_ext.data_prep.errors import ChecksumError, DataPrepError, UnsafeArchiveError
 from verl_ext.testing import layouts
 
+from data_prep_scripts import load_spec
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def load_spec(name: str):
-    spec = importlib.util.spec_from_file_location(f"data_prep_{name}", REPO / "data_prep" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.SPEC
 
 
 def _tar_with(path: Path, member: tarfile.TarInfo, data: bytes = b"") -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,7 +13,8 @@ from verl_ext.data_prep.cli import main
 from verl_ext.data_prep.errors import LayoutError
 from verl_ext.testing import layouts
 
-REPO = Path(__file__).resolve().parents[1]
+from data_prep_scripts import load_spec
+
 
 # script: (builder, data_source, CoOp image folder relative to the dataset folder)
 COOP_DATASETS = {
@@ -23,13 +23,6 @@ COOP_DATASETS = {
     "food101": (layouts.build_food101, "food101", "images/"),
     "stanford_cars": (layouts.build_stanford_cars, "stanford_cars", ""),
 }
-
-
-def load_spec(name: str):
-    spec = importlib.util.spec_from_file_location(f"data_prep_{name}", REPO / "data_prep" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.SPEC
 
 
 def coop_file(mini, image_dir: str, path: Path) -> tuple[Path, dict[str, list[tuple[str, int]]]]:

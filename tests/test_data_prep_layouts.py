@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -14,7 +12,8 @@ from verl_ext.data_prep.cli import main
 from verl_ext.data_prep.writer import ROW_GROUP_ROWS
 from verl_ext.testing import layouts
 
-REPO = Path(__file__).resolve().parents[1]
+from data_prep_scripts import load_script
+
 
 DATASETS = {
     # script: (builder, data_source)
@@ -25,13 +24,6 @@ DATASETS = {
     "fgvc_aircraft": (layouts.build_fgvc_aircraft, "fgvc_aircraft"),
     "stanford_cars": (layouts.build_stanford_cars, "stanford_cars"),
 }
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"data_prep_{name}", REPO / "data_prep" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("script", sorted(DATASETS))

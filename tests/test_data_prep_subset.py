@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from pathlib import Path
 
@@ -14,18 +13,12 @@ from verl_ext.data_prep.cli import main
 from verl_ext.data_prep.subset import select_subset
 from verl_ext.testing import layouts
 
-REPO = Path(__file__).resolve().parents[1]
+from data_prep_scripts import load_spec
 
-
-def cub_spec():
-    spec = importlib.util.spec_from_file_location("data_prep_cub", REPO / "data_prep" / "cub.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.SPEC
 
 
 def subset_ids(root: Path, out: Path, size: int, seed: int) -> list[str]:
-    assert main(cub_spec(), ["--root", str(root), "--out", str(out), "--splits", "train", "--subset", str(size),
+    assert main(load_spec("cub"), ["--root", str(root), "--out", str(out), "--splits", "train", "--subset", str(size),
                              "--seed", str(seed), "--no-progress"]) == 0
     table = pq.read_table(out / "cub200" / f"train_sub{size}_seed{seed}.parquet").to_pylist()
     return [row["extra_info"]["source_file"] for row in table]
@@ -47,10 +40,10 @@ def test_subset_is_the_same_on_every_run_and_independent_of_annotation_order(tmp
 
 def test_subset_rows_keep_their_full_split_index(tmp_path):
     layouts.build_cub(tmp_path / "raw", classes=2, train_per_class=5, test_per_class=1)
-    main(cub_spec(), ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "full"), "--splits", "train", "--no-progress"])
+    main(load_spec("cub"), ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "full"), "--splits", "train", "--no-progress"])
     full = {r["extra_info"]["source_file"]: r["extra_info"]["index"]
             for r in pq.read_table(tmp_path / "full" / "cub200" / "train.parquet").to_pylist()}
-    main(cub_spec(), ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "sub"), "--splits", "train",
+    main(load_spec("cub"), ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "sub"), "--splits", "train",
                       "--subset", "4", "--no-progress"])
     rows = pq.read_table(tmp_path / "sub" / "cub200" / "train_sub4_seed42.parquet").to_pylist()
     assert all(full[r["extra_info"]["source_file"]] == r["extra_info"]["index"] for r in rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,14 +13,8 @@ from verl_ext.data_prep.cli import main
 from verl_ext.data_prep.errors import BadImageError, DataPrepError, LayoutError
 from verl_ext.testing import layouts
 
-REPO = Path(__file__).resolve().parents[1]
+from data_prep_scripts import load_script
 
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"data_prep_{name}", REPO / "data_prep" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run(script: str, root: Path, out: Path, *extra: str) -> None:

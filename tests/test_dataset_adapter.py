@@ -8,7 +8,6 @@ and the stock Qwen2.5-VL processor from the offline kit.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
 from pathlib import Path
 
@@ -21,14 +20,8 @@ from PIL import Image
 from verl_ext.core.prompts import PROMPT_VARIANTS
 from verl_ext.testing.layouts import build_cub
 
-REPO = Path(__file__).resolve().parents[1]
+from data_prep_scripts import load_script as _load_script
 
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"data_prep_{name}", REPO / "data_prep" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

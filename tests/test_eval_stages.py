@@ -13,7 +13,7 @@ from verl_ext.eval.judging import run_judge_stage
 from verl_ext.eval.pipeline import judge_and_score
 from verl_ext.eval.store import JsonlStore
 from verl_ext.eval.synthetic import write_eval_parquet
-from verl_ext.judge.base import JudgeUnavailableError, Verdict
+from verl_ext.judge.base import JudgeUnavailableError
 from verl_ext.testing.rule_judge import RuleTableJudge
 
 

@@ -11,11 +11,10 @@ import random
 import time
 import uuid
 
-import numpy as np
 import pytest
 import ray
 
-from verl_ext.core.categories import Category, parse_category
+from verl_ext.core.categories import parse_category
 from verl_ext.core.grades import Grade
 from verl_ext.core.rules import best_in_group_rewards
 from verl_ext.reward.manager import RAY_ASYNC_ACTOR_CAP
