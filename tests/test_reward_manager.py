@@ -242,3 +242,14 @@ def test_step_metrics_are_written_when_the_next_step_starts(tmp_path):
     assert record["speciarl/val/cub200/specificity"] == 1.0
     coordinator.flush_open_steps()  # at shutdown, the step still open is written too
     assert [json.loads(x)["step"] for x in sink.read_text().splitlines()] == [5, 10]
+
+
+def test_groups_that_never_complete_are_forgotten_at_step_end():
+    from verl_ext.reward.coordinator import LocalCoordinator
+
+    coordinator = LocalCoordinator(stale_after_s=0.0)
+    coordinator.book.arrive("lost-session-group", 0, 10, 2)  # 9 sessions never arrive
+    assert coordinator.book.open_groups == 1
+    coordinator.record("train", 1, "cub200", 2, 0.0, False)
+    coordinator.record("train", 2, "cub200", 2, 0.0, False)  # step 1 closes
+    assert coordinator.book.open_groups == 0

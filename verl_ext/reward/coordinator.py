@@ -24,6 +24,10 @@ from verl_ext.reward.step_metrics import StepTally
 
 logger = logging.getLogger(__name__)
 
+#: A group that lost a session (verl drops failed sessions) never completes; once nobody
+#: waits on it and it is this old, it is forgotten so the book does not grow all run long.
+STALE_GROUP_S = 3600.0
+
 #: Far above any realistic number of in-flight rollouts (256 prompts x 15 rollouts = 3,840).
 COORDINATOR_MAX_CONCURRENCY = 100_000
 
@@ -31,8 +35,9 @@ COORDINATOR_MAX_CONCURRENCY = 100_000
 class LocalCoordinator:
     """Group book and step tallies in the calling process (no Ray)."""
 
-    def __init__(self, metrics_path: Optional[str] = None) -> None:
+    def __init__(self, metrics_path: Optional[str] = None, stale_after_s: float = STALE_GROUP_S) -> None:
         self.book = GroupBook()
+        self.stale_after_s = stale_after_s
         self.tallies: dict[tuple[str, int], StepTally] = {}
         self.metrics_path = metrics_path
         self._open_step: dict[str, int] = {}  # role -> step still being tallied
@@ -87,6 +92,7 @@ class LocalCoordinator:
         self._open_step.clear()
 
     def _flush(self, key: tuple[str, int]) -> None:
+        self.book.evict_stale(self.stale_after_s)  # once per step: cheap, and often enough
         role, step = key
         summary = self.step_metrics(role, step)
         # speciarl/<role>/<name>: the overall figures; per data source and judge keys go to the file
