@@ -47,20 +47,37 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
 @pytest.mark.parametrize(
     "member, reason",
     [
-        (_member("../evil.txt"), "points outside"),
-        (_member("a/../../evil.txt"), "points outside"),
-        (_member("/tmp/evil.txt"), "absolute path"),
-        (_member("link", tarfile.SYMTYPE, "../../etc/passwd"), "points outside"),
-        (_member("link", tarfile.SYMTYPE, "/etc/passwd"), "is absolute"),
-        (_member("hard", tarfile.LNKTYPE, "../outside.txt"), "points outside"),
-        (_member("dev", tarfile.CHRTYPE), "device or FIFO"),
+        (_member("../evil.txt"), "OutsideDestinationError"),
+        (_member("a/../../evil.txt"), "OutsideDestinationError"),
+        (_member("link", tarfile.SYMTYPE, "../../etc/passwd"), "LinkOutsideDestinationError"),
+        (_member("link", tarfile.SYMTYPE, "/etc/passwd"), "AbsoluteLinkError"),
+        (_member("hard", tarfile.LNKTYPE, "../outside.txt"), "LinkOutsideDestinationError"),
+        (_member("dev", tarfile.CHRTYPE), "SpecialFileError"),
+        (_member("fifo", tarfile.FIFOTYPE), "SpecialFileError"),
     ],
 )
 def test_hostile_tar_is_refused_and_nothing_is_written(tmp_path, member, reason):
     archive = _tar_with(tmp_path / "bad.tgz", member, b"x")
-    with pytest.raises(UnsafeArchiveError, match=reason):
+    with pytest.raises(UnsafeArchiveError, match=rf"bad\.tgz: member .* refused by tarfile's 'data' filter \({reason}"):
         safe_extract(archive, tmp_path / "dest")
+    # The whole archive is checked first: not even the harmless member before the bad one is written.
     assert list((tmp_path / "dest").iterdir()) == []
+
+
+def test_absolute_tar_member_lands_inside_the_destination(tmp_path):
+    """tarfile's data filter strips the leading '/', as tar itself does: nothing is written outside."""
+    outside = tmp_path / "abs" / "evil.txt"
+    archive = _tar_with(tmp_path / "abs.tgz", _member(str(outside)), b"x")
+    safe_extract(archive, tmp_path / "dest")
+    assert not outside.exists()
+    assert (tmp_path / "dest" / str(outside).lstrip("/")).read_bytes() == b"x"
+
+
+def test_extracted_files_lose_unsafe_mode_bits(tmp_path):
+    info = _member("tool.sh")
+    info.mode = 0o6777  # setuid, setgid, world-writable
+    safe_extract(_tar_with(tmp_path / "mode.tgz", info, b"#!/bin/sh\n"), tmp_path / "dest")
+    assert (tmp_path / "dest" / "tool.sh").stat().st_mode & 0o7777 == 0o755
 
 
 def test_links_that_stay_inside_are_extracted(tmp_path):
@@ -86,18 +103,35 @@ def test_zip_traversal_and_symlinks_are_refused(tmp_path):
 
 
 class _RangeServer:
-    """A real HTTP server on 127.0.0.1 that honours ``Range: bytes=N-`` and counts requests."""
+    """A real HTTP server on 127.0.0.1 that honours ``Range: bytes=N-`` (unless told not to) and counts requests.
 
-    def __init__(self, payload: bytes):
+    ``/moved`` answers 302 to the archive, as CaltechDATA does for CUB.
+    """
+
+    def __init__(self, payload: bytes, honour_range: bool = True):
         server = self
         self.payload = payload
         self.ranges: list[str | None] = []
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server API
-                requested = self.headers.get("Range")
-                server.ranges.append(requested)
+                if self.path == "/moved":
+                    self.send_response(302)
+                    self.send_header("Location", "/archive.tgz")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if self.path != "/archive.tgz":
+                    self.send_error(404)
+                    return
+                requested = self.headers.get("Range") if honour_range else None
+                server.ranges.append(self.headers.get("Range"))
                 start = int(requested.split("=")[1].rstrip("-")) if requested else 0
+                if start >= len(server.payload) and requested:
+                    self.send_response(416)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = server.payload[start:]
                 self.send_response(206 if requested else 200)
                 self.send_header("Content-Length", str(len(body)))
@@ -108,7 +142,8 @@ class _RangeServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/archive.tgz"
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"{self.base}/archive.tgz"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -120,16 +155,43 @@ class _RangeServer:
         self.httpd.server_close()
 
 
+PAYLOAD = bytes(range(256)) * 4000
+PAYLOAD_SHA = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
+
+
 def test_download_resumes_a_partial_file_and_verifies_the_checksum(tmp_path):
-    payload = bytes(range(256)) * 4000
-    checksum = "sha256:" + hashlib.sha256(payload).hexdigest()
-    (tmp_path / "archive.tgz.part").write_bytes(payload[:300_000])
-    with _RangeServer(payload) as server:
-        path = download(RemoteFile(server.url, "archive.tgz", checksum), tmp_path)
+    (tmp_path / "archive.tgz.part").write_bytes(PAYLOAD[:300_000])
+    with _RangeServer(PAYLOAD) as server:
+        path = download(RemoteFile(server.url, "archive.tgz", PAYLOAD_SHA), tmp_path)
         assert server.ranges == ["bytes=300000-"]
-        assert path.read_bytes() == payload and not (tmp_path / "archive.tgz.part").exists()
-        download(RemoteFile(server.url, "archive.tgz", checksum), tmp_path)  # verified file: no request
+        assert path.read_bytes() == PAYLOAD and not (tmp_path / "archive.tgz.part").exists()
+        download(RemoteFile(server.url, "archive.tgz", PAYLOAD_SHA), tmp_path)  # verified file: no request
         assert len(server.ranges) == 1
+
+
+def test_download_follows_redirects(tmp_path):
+    with _RangeServer(PAYLOAD) as server:
+        assert download(RemoteFile(f"{server.base}/moved", "archive.tgz", PAYLOAD_SHA), tmp_path).read_bytes() == PAYLOAD
+
+
+def test_server_that_ignores_the_range_restarts_the_file(tmp_path):
+    (tmp_path / "archive.tgz.part").write_bytes(b"stale bytes from another file")
+    with _RangeServer(PAYLOAD, honour_range=False) as server:
+        assert download(RemoteFile(server.url, "archive.tgz", PAYLOAD_SHA), tmp_path).read_bytes() == PAYLOAD
+        assert server.ranges == ["bytes=29-"]
+
+
+def test_complete_partial_file_is_verified_without_a_body(tmp_path):
+    (tmp_path / "archive.tgz.part").write_bytes(PAYLOAD)
+    with _RangeServer(PAYLOAD) as server:  # answers 416: nothing left to send
+        assert download(RemoteFile(server.url, "archive.tgz", PAYLOAD_SHA), tmp_path).read_bytes() == PAYLOAD
+
+
+def test_http_error_status_is_a_clear_error(tmp_path):
+    with _RangeServer(PAYLOAD) as server:
+        with pytest.raises(DataPrepError, match=r"downloading .*/missing failed: HTTP 404 Not Found"):
+            download(RemoteFile(f"{server.base}/missing", "archive.tgz"), tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_download_with_the_wrong_checksum_keeps_nothing(tmp_path):
