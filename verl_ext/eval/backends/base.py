@@ -9,6 +9,7 @@ from typing import Optional, Protocol, Sequence
 from PIL import Image
 
 from verl_ext.core.prompts import IMAGE_PLACEHOLDER
+from verl_ext.data_prep.images import shrink_image
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,4 @@ def render_prompt(processor, prompt_text: str) -> str:
 
 def load_image(data: bytes, max_pixels: Optional[int] = None) -> Image.Image:
     """Decode image bytes to RGB, shrinking (aspect kept) when above ``max_pixels``."""
-    image = Image.open(io.BytesIO(data))
-    image = image.convert("RGB")
-    if max_pixels is not None and image.width * image.height > max_pixels:
-        scale = (max_pixels / (image.width * image.height)) ** 0.5
-        size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
-        image = image.resize(size, Image.Resampling.BICUBIC)
-    return image
+    return shrink_image(Image.open(io.BytesIO(data)).convert("RGB"), max_pixels)
