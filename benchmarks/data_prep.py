@@ -115,7 +115,7 @@ def child_ours(root: str, out: str, subset_fraction: float) -> dict:
     totals = {"rows": 0, "source_bytes": 0, "file_bytes": 0}
     layout = module.read_layout(Path(root) / "CUB_200_2011")
     for split in ("train", "test"):
-        argv = ["--root", root, "--out", out, "--splits", split, "--no-progress"]
+        argv = ["--root", root, "--out", out, "--splits", split, "--no-progress", "--no-download"]
         if subset_fraction < 1:
             argv += ["--subset", str(max(1, int(len(layout.splits[split]) * subset_fraction)))]
         with open(os.devnull, "w") as sink:

@@ -7,8 +7,11 @@ extracted ``CUB_200_2011/`` folder: ``images/NNN.Class_Name/*.jpg``; ``images.tx
 (``<class_id> NNN.Class_Name``); ids are 1-based. Class name: the folder name without the
 ``NNN.`` prefix, underscores turned into spaces ("Black footed Albatross").
 
-Training run: ``--splits train --subset 3000 --seed 42``; validation during training:
-``--splits test --subset 500 --seed 42``.
+``python data_prep/cub.py`` with no arguments does the paper's job: the training subset
+(``train``, 3,000 images, seed 42) and the validation subset the recipes read during training
+(``test``, 500 images, seed 42), i.e. ``<DATA_DIR>/cub200/train_sub3000_seed42.parquet`` and
+``test_sub500_seed42.parquet``, downloading the archive to ``<DATA_DIR>/raw/cub200`` first if
+it is missing. The full test split (5,794 images, the in-domain evaluation): ``--splits test``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from verl_ext.data_prep.layout import (
     underscores_to_spaces,
     unique_mapping,
 )
-from verl_ext.data_prep.spec import DatasetSpec
+from verl_ext.data_prep.spec import DatasetSpec, PaperOutput
 
 FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt", "images")
 SPLIT_FLAG = {"1": "train", "0": "test"}
@@ -79,6 +82,7 @@ SPEC = DatasetSpec(
     official_splits=("train", "test"),
     read_layout=read_layout,
     class_name_source="classes.txt folder names without the NNN. prefix, '_' -> ' '",
+    paper_outputs=(PaperOutput("train", 3000), PaperOutput("test", 500)),
 )
 
 if __name__ == "__main__":

@@ -4,8 +4,12 @@ Official source: https://www.robots.ox.ac.uk/~vgg/data/flowers/102/ — ``102flo
 (``jpg/image_00001.jpg`` ..., 5-digit 1-based ids), ``imagelabels.mat`` (``labels``: one
 1-based class per image) and ``setid.mat`` (``trnid``, ``valid``, ``tstid``: 1-based ids).
 Class names: the archive has none; a table shipped with the project
-(``verl_ext/data_prep/class_names/flowers102.txt``). The paper evaluates on the CoOp test
-split: pass ``--split-file split_zhou_OxfordFlowers.json``.
+(``verl_ext/data_prep/class_names/flowers102.txt``), equal to CoOp's ``cat_to_name.json``.
+
+The paper evaluates on the CoOp test split (2,463 images; train 4,093, val 1,633), not the
+official one (6,149): ``split_zhou_OxfordFlowers.json`` in ``--root`` (or ``--split-file``).
+CoOp's reader (``datasets/oxford_flowers.py``) labels an image ``imagelabels.mat``'s value minus
+one, the same ``label_id`` as here; image paths are relative to ``jpg/``.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ SPEC = DatasetSpec(
     class_name_source="the shipped table class_names/flowers102.txt (CoOp's community list)",
     coop_file_name="split_zhou_OxfordFlowers.json",
     coop_image_dir="jpg",
+    paper_needs_coop=True,
 )
 
 if __name__ == "__main__":

@@ -3,8 +3,15 @@
 Official source: ETH Zurich, ``food-101.tar.gz``. Layout of ``food-101/``:
 ``images/<class_name>/<id>.jpg``, ``meta/classes.txt`` (101 snake_case names, one a line),
 ``meta/train.txt`` and ``meta/test.txt`` (``<class_name>/<id>``, no extension). Class name:
-``classes.txt`` with underscores turned into spaces ("apple pie"). The paper evaluates on the
-CoOp test split (30,300 images): pass ``--split-file split_zhou_Food101.json``.
+``classes.txt`` with underscores turned into spaces ("apple pie"); ``label_id`` follows
+``classes.txt`` (the official order, also Hugging Face ``ethz/food101``'s).
+
+The paper evaluates on the CoOp test split (30,300 images; train 50,500, val 20,200):
+``split_zhou_Food101.json`` in ``--root`` (or ``--split-file``). CoOp builds Food-101 with its
+DTD-style ``read_and_split_data`` (``KaiyangZhou/CoOp``, ``datasets/dtd.py``), which numbers the
+classes by the *sorted image folder names* and names them by the folder: ``cheese_plate`` is 16
+and ``cheesecake`` 17, while ``classes.txt`` lists ``cheesecake`` first. The split file is
+checked against that numbering; the rows keep the official ``label_id``.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ SPEC = DatasetSpec(
     class_name_source="meta/classes.txt, '_' -> ' '",
     coop_file_name="split_zhou_Food101.json",
     coop_image_dir="images",
+    coop_numbering="sorted_folders",
+    paper_needs_coop=True,
 )
 
 if __name__ == "__main__":

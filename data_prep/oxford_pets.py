@@ -4,8 +4,16 @@ Official source: https://www.robots.ox.ac.uk/~vgg/data/pets/ — ``images.tar.gz
 in ``images/``, e.g. ``Abyssinian_1.jpg``) and ``annotations.tar.gz``
 (``annotations/trainval.txt`` and ``annotations/test.txt``: ``<image> <CLASS-ID 1..37>
 <SPECIES> <BREED-ID>``). Class name: the breed, i.e. the image name without its trailing
-``_<n>``, underscores turned into spaces ("Abyssinian", "american bulldog"). The paper's CoOp
-test split equals the official test; ``--split-file split_zhou_OxfordPets.json`` is accepted.
+``_<n>``, lower-cased, underscores turned into spaces ("abyssinian", "egyptian mau",
+"american bulldog"). The file names capitalise cat breeds only (``Egyptian_Mau_1.jpg``,
+``american_bulldog_1.jpg``); lower case for all 37 is what the paper's ground truth used
+(lmms-owc's ``metadata.csv``, as CoOp's reader, lower-cases the breed), and it does not let the
+case of a name reveal cat versus dog.
+
+CoOp (``datasets/oxford_pets.py``) labels an image ``CLASS-ID - 1``, the same ``label_id`` as
+here, and its test split is the official ``test.txt`` (3,669 images; its train 2,944 and val
+736 come from ``trainval.txt``), so the paper's test set needs no split file;
+``split_zhou_OxfordPets.json`` (paths relative to ``images/``) is accepted.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ def read_layout(folder: Path) -> DatasetLayout:
             image, class_id = fields[0], parse_int(fields[1], where)
             if "_" not in image:
                 raise LayoutError(f"{where}: image name {image!r} does not follow <Breed_Name>_<n>")
-            breed = underscores_to_spaces(image.rsplit("_", 1)[0])
+            breed = underscores_to_spaces(image.rsplit("_", 1)[0]).lower()
             if breeds.setdefault(class_id, breed) != breed:
                 raise LayoutError(f"{where}: class id {class_id} is {breed!r} here but {breeds[class_id]!r} earlier")
             splits[split].append((f"images/{image}.jpg", class_id))
@@ -62,7 +70,7 @@ SPEC = DatasetSpec(
     ),
     official_splits=("trainval", "test"),
     read_layout=read_layout,
-    class_name_source="breed from the image name (without '_<n>'), '_' -> ' '",
+    class_name_source="breed from the image name (without '_<n>'), lower-cased, '_' -> ' '",
     coop_file_name="split_zhou_OxfordPets.json",
     coop_image_dir="images",
 )

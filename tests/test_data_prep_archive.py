@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from verl_ext.data_prep.archive import safe_extract
-from verl_ext.data_prep.cli import locate_dataset, main
+from verl_ext.data_prep.cli import main
+from verl_ext.data_prep.locate import locate_dataset
 from verl_ext.data_prep.download import RemoteFile, download
 from verl_ext.data_prep.errors import ChecksumError, DataPrepError, UnsafeArchiveError
 from verl_ext.testing import layouts
@@ -223,7 +224,7 @@ def test_root_holding_only_the_archive_is_checked_extracted_and_converted(tmp_pa
     assert not (tmp_path / "root" / "CUB_200_2011").exists()
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
     mine = dataclasses.replace(spec, remote_files=(dataclasses.replace(spec.remote_files[0], checksum=f"md5:{md5}"),))
-    assert main(mine, ["--root", str(archive), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert main(mine, ["--root", str(archive), "--out", str(tmp_path / "out"), "--splits", "train", "test", "--no-progress"]) == 0
     rows = pq.read_table(tmp_path / "out" / "cub200" / "test.parquet").to_pylist()
     assert [r["images"][0]["bytes"] for r in rows] == [mini.image_path(rel).read_bytes() for rel, _ in sorted(mini.splits["test"])]
 
@@ -231,7 +232,7 @@ def test_root_holding_only_the_archive_is_checked_extracted_and_converted(tmp_pa
 def test_script_runs_from_the_command_line(tmp_path):
     layouts.build_cub(tmp_path / "raw")
     command = [sys.executable, str(REPO / "data_prep" / "cub.py"), "--root", str(tmp_path / "raw"), "--out",
-               str(tmp_path / "out"), "--splits", "test", "--subset", "2", "--seed", "7", "--no-progress"]
+               str(tmp_path / "out"), "--splits", "test", "--subset", "2", "--seed", "7", "--no-progress", "--no-download"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "cub200/test_sub2_seed7.parquet" in done.stdout and "official" in done.stdout

@@ -30,7 +30,8 @@ DATASETS = {
 def test_every_split_has_the_official_rows_labels_and_original_bytes(script, tmp_path):
     builder, data_source = DATASETS[script]
     mini = builder(tmp_path / "raw")
-    assert main(load_script(script).SPEC, ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert main(load_script(script).SPEC, ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--no-progress",
+                                           "--splits", *mini.splits]) == 0
     for split, expected in mini.splits.items():
         rows = pq.read_table(tmp_path / "out" / data_source / f"{split}.parquet").to_pylist()
         assert [(r["extra_info"]["source_file"], r["extra_info"]["label_id"]) for r in rows] == sorted(expected)
@@ -83,7 +84,7 @@ def test_max_pixels_downscales_only_larger_images(tmp_path):
 
     mini = layouts.build_cub(tmp_path / "raw", classes=2, train_per_class=1, test_per_class=1)
     assert main(load_script("cub").SPEC, ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "out"),
-                                          "--max-pixels", "600", "--no-progress"]) == 0
+                                          "--max-pixels", "600", "--splits", "train", "--no-progress"]) == 0
     rows = pq.read_table(tmp_path / "out" / "cub200" / "train.parquet").to_pylist()
     import io
 
@@ -93,6 +94,6 @@ def test_max_pixels_downscales_only_larger_images(tmp_path):
         assert abs(image.width / image.height - 40 / 30) < 0.1
     assert json.loads((tmp_path / "out" / "cub200" / "train.summary.json").read_text())["downscaled"] == 2
     assert main(load_script("cub").SPEC, ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "big"),
-                                          "--max-pixels", "5000", "--no-progress"]) == 0
+                                          "--max-pixels", "5000", "--splits", "train", "--no-progress"]) == 0
     rows = pq.read_table(tmp_path / "big" / "cub200" / "train.parquet").to_pylist()
     assert all(r["images"][0]["bytes"] == mini.image_path(r["extra_info"]["source_file"]).read_bytes() for r in rows)

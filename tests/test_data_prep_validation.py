@@ -21,7 +21,7 @@ def run(script: str, root: Path, out: Path, *extra: str) -> None:
     from verl_ext.data_prep.cli import build_parser, run as run_cli
 
     spec = load_script(script).SPEC
-    run_cli(spec, build_parser(spec).parse_args(["--root", str(root), "--out", str(out), "--no-progress", *extra]))
+    run_cli(spec, build_parser(spec).parse_args(["--root", str(root), "--out", str(out), "--no-progress", "--no-download", *extra]))
 
 
 def test_missing_annotation_file_is_named(tmp_path):
@@ -33,7 +33,7 @@ def test_missing_annotation_file_is_named(tmp_path):
 
 def test_missing_layout_says_what_to_do(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(LayoutError, match=r"CUB_200_2011\.tgz.*--download"):
+    with pytest.raises(LayoutError, match=r"CUB_200_2011\.tgz.*Drop --no-download to fetch them"):
         run("cub", tmp_path / "empty", tmp_path / "out")
 
 
@@ -90,7 +90,7 @@ def test_pets_class_id_with_two_breeds_is_an_id_mismatch(tmp_path):
     mini = layouts.build_oxford_pets(tmp_path / "raw")
     with open(mini.folder / "annotations" / "test.txt", "a") as handle:
         handle.write("beagle_1 1 2 4\n")
-    with pytest.raises(LayoutError, match="class id 1 is 'beagle' here but 'Abyssinian' earlier"):
+    with pytest.raises(LayoutError, match="class id 1 is 'beagle' here but 'abyssinian' earlier"):
         run("oxford_pets", tmp_path / "raw", tmp_path / "out")
 
 
@@ -145,5 +145,5 @@ def test_unknown_split_and_bad_numbers_are_refused(tmp_path):
 
 def test_main_returns_exit_status_2_with_the_message(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(load_script("food101").SPEC, ["--root", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert main(load_script("food101").SPEC, ["--root", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--no-download"]) == 2
     assert "error: Food-101 not found under" in capsys.readouterr().err

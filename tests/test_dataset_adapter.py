@@ -31,7 +31,8 @@ def cub_parquet(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("cub")
     mini = build_cub(root / "raw", classes=3, train_per_class=2, test_per_class=1)
-    assert main(_load_script("cub").SPEC, ["--root", str(root / "raw"), "--out", str(root / "out"), "--no-progress"]) == 0
+    assert main(_load_script("cub").SPEC, ["--root", str(root / "raw"), "--out", str(root / "out"), "--splits", "train", "test",
+                                           "--no-progress", "--no-download"]) == 0
     return mini, root / "out" / "cub200" / "train.parquet", root / "out" / "cub200" / "test.parquet"
 
 

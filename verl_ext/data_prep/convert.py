@@ -1,8 +1,9 @@
 """One split from image records to a parquet file: read, check, (downscale), write.
 
-Each image is read, checked and appended to the streaming writer before the next is read,
-so at most one row group of images is in memory. A bad image stops the run with its file
-name, or, with ``skip_bad``, is left out and listed in the result (and the sidecar report).
+Each image is read (through the layout's :class:`~verl_ext.data_prep.layout.ImageSource`),
+checked and appended to the streaming writer before the next is read, so at most one row
+group of images is in memory. A bad image stops the run with its file name, or, with
+``skip_bad``, is left out and listed in the result (and the sidecar report).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tqdm import tqdm
 from ..core.prompts import build_prompt_messages
 from .errors import BadImageError
 from .images import downscale, inspect_image
-from .layout import ImageRecord
+from .layout import ImageRecord, ImageSource
 from .writer import StreamingParquetWriter, build_row
 
 
@@ -46,7 +47,7 @@ class SplitResult:
 
 def convert_split(
     *,
-    folder: Path,
+    images: ImageSource,
     records: Sequence[tuple[int, ImageRecord]],
     class_names: Sequence[str],
     data_source: str,
@@ -63,19 +64,17 @@ def convert_split(
     result = SplitResult(data_source, split, split_definition, str(output))
     labels_written: set[int] = set()
     with StreamingParquetWriter(output) as writer:
+        contents = images.read_all([record for _, record in records], progress)
         bar = tqdm(records, desc=f"{data_source}/{output.name}", unit="img", disable=not progress)
-        for index, record in bar:
-            path = folder / record.rel_path
+        for (index, record), data in zip(bar, contents):
             try:
-                try:
-                    data = path.read_bytes()
-                except OSError as error:
-                    raise BadImageError(str(path), f"cannot read ({error.strerror or error})") from error
-                info = inspect_image(data, str(path))
+                if isinstance(data, BadImageError):
+                    raise data
+                info = inspect_image(data, images.describe(record))
             except BadImageError as error:
                 if not skip_bad:
                     raise
-                result.skipped.append({"source_file": record.rel_path, "path": str(path), "reason": error.reason})
+                result.skipped.append({"source_file": record.rel_path, "path": error.path, "reason": error.reason})
                 bar.set_postfix(skipped=len(result.skipped))
                 continue
             result.source_bytes += len(data)
@@ -104,3 +103,4 @@ def convert_split(
     result.file_bytes = output.stat().st_size
     result.seconds = time.perf_counter() - started
     return result
+

@@ -1,10 +1,14 @@
-"""Image records, annotation-file readers and the validation helpers every dataset uses.
+"""Image records, where their bytes come from, annotation-file readers and validation helpers.
 
 A dataset script reads its official files into a :class:`DatasetLayout`: the class names
 (index = ``label_id``, 0-based and contiguous) and, per split, the list of
 :class:`ImageRecord`. Records of a split are put in **canonical order**: sorted by their path
 relative to the dataset folder (Python string order). The order therefore depends neither on
 the file system's listing order nor on the order of lines in the annotation files.
+
+A layout's :class:`ImageSource` reads the bytes of its records: :class:`FileImages` (image
+files under the dataset folder, the default) or a parquet snapshot
+(:class:`~verl_ext.data_prep.hf_parquet.ParquetImages`).
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Optional, Protocol, Sequence, Union
 
-from .errors import LayoutError
+from .errors import BadImageError, LayoutError
 
 _SHOW = 5  # how many offending ids an error message lists
 
@@ -28,15 +32,53 @@ class ImageRecord:
     label_id: int
 
 
+class ImageSource(Protocol):
+    """Reads the bytes of a layout's images, in the order asked for."""
+
+    def read_all(self, records: Sequence[ImageRecord], progress: bool) -> Iterator[Union[bytes, BadImageError]]:
+        """One item per record, in order: its bytes, or the error that names why it is unusable."""
+        ...
+
+    def describe(self, record: ImageRecord) -> str:
+        """Where the record's image is, for messages (a file path, or a parquet file and row)."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileImages:
+    """Images stored as files under ``folder`` (every official archive layout)."""
+
+    folder: Path
+
+    def read_all(self, records: Sequence[ImageRecord], progress: bool = False) -> Iterator[Union[bytes, BadImageError]]:
+        for record in records:
+            try:
+                yield (self.folder / record.rel_path).read_bytes()
+            except OSError as error:
+                yield BadImageError(self.describe(record), f"cannot read ({error.strerror or error})")
+
+    def describe(self, record: ImageRecord) -> str:
+        return str(self.folder / record.rel_path)
+
+
 @dataclass
 class DatasetLayout:
-    """What a dataset script reads from the official files."""
+    """What a dataset script reads from the official files.
+
+    ``images`` defaults to the files under ``folder``. ``coop_unavailable`` is set when a CoOp
+    split file cannot be applied to this form of the dataset, and says why.
+    """
 
     folder: Path
     class_names: list[str]
     splits: dict[str, list[ImageRecord]] = field(default_factory=dict)
+    images: Optional[ImageSource] = None
+    source_description: str = "official layout"
+    coop_unavailable: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.images is None:
+            self.images = FileImages(self.folder)
         duplicates = [name for name, count in Counter(self.class_names).items() if count > 1]
         if duplicates:
             raise LayoutError(f"{self.folder}: duplicate class names {duplicates[:_SHOW]}")

@@ -4,10 +4,12 @@ Each builder writes, under ``root``, the folder structure, file names and id con
 the real archive: real JPEG files (tiny synthetic images), the real text tables, and the real
 MATLAB structures (written with ``scipy.io.savemat``) where the dataset uses them. Every class
 has images in every split. The returned :class:`MiniDataset` says what a correct converter
-must produce: per split, ``(path relative to the dataset folder, 0-based label id)``.
+must produce: per split, ``(path relative to the dataset folder, 0-based label id)``, and,
+for the datasets with a CoOp split, how CoOp's own reader writes each image's entry.
 
-:func:`write_coop_split` writes a miniature CoOp ``split_zhou_*.json`` file;
-:func:`pack` turns a built layout into the official archive(s).
+:func:`write_coop_split` writes a CoOp ``split_zhou_*.json`` file the way CoOp's ``save_split``
+does; :func:`pack` turns a built layout into the official archive(s). The Stanford Cars
+builders also write the Hugging Face parquet snapshot and the two Kaggle mirrors.
 """
 
 from __future__ import annotations
@@ -16,13 +18,32 @@ import json
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from .images import synthetic_jpeg
 
 IMAGE_SIZE = (40, 30)
+
+
+@dataclass(frozen=True)
+class CoopConvention:
+    """How CoOp's reader for a dataset writes an image's entry ``[impath, label, classname]``.
+
+    From ``KaiyangZhou/CoOp`` ``datasets/*.py``: ``impath`` is relative to ``image_dir``; the
+    label is the official one except for Food-101 (``labels`` maps our ``label_id`` to CoOp's).
+    """
+
+    image_dir: str
+    names: tuple[str, ...]
+    labels: Optional[tuple[int, ...]] = None
+
+    def entry(self, rel_path: str, label_id: int) -> list:
+        prefix = f"{self.image_dir}/" if self.image_dir else ""
+        assert rel_path.startswith(prefix), f"{rel_path} is not under {prefix}"
+        label = self.labels[label_id] if self.labels is not None else label_id
+        return [rel_path[len(prefix):], label, self.names[label_id]]
 
 
 @dataclass
@@ -33,9 +54,13 @@ class MiniDataset:
     folder: Path
     class_names: list[str]
     splits: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    coop: Optional[CoopConvention] = None
 
     def image_path(self, rel_path: str) -> Path:
         return self.folder / rel_path
+
+    def label_of(self, rel_path: str) -> int:
+        return next(label for rows in self.splits.values() for rel, label in rows if rel == rel_path)
 
 
 class _Images:
@@ -44,10 +69,13 @@ class _Images:
     def __init__(self, seed: int):
         self._seed = seed * 100_003
 
+    def next_bytes(self) -> bytes:
+        self._seed += 1
+        return synthetic_jpeg(self._seed, IMAGE_SIZE)
+
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._seed += 1
-        path.write_bytes(synthetic_jpeg(self._seed, IMAGE_SIZE))
+        path.write_bytes(self.next_bytes())
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> None:
@@ -122,13 +150,18 @@ def build_flowers102(root: Path, classes: int = 3, per_split: Sequence[int] = (1
         {"trnid": np.array([ids["train"]], dtype=np.uint16), "valid": np.array([ids["val"]], dtype=np.uint16),
          "tstid": np.array([ids["test"]], dtype=np.uint16)},
     )
+    # CoOp's OxfordFlowers: label = imagelabels.mat value - 1, name from cat_to_name.json.
+    mini.coop = CoopConvention("jpg", tuple(mini.class_names))
     return mini
 
 
 # --- Oxford-IIIT Pets ----------------------------------------------------------------------
 
 # (breed as in file names, CLASS-ID, SPECIES 1=cat 2=dog, BREED-ID)
-PETS_BREEDS = (("Abyssinian", 1, 1, 1), ("american_bulldog", 2, 2, 1), ("american_pit_bull_terrier", 3, 2, 2), ("basset_hound", 4, 2, 3))
+PETS_BREEDS = (("Abyssinian", 1, 1, 1), ("american_bulldog", 2, 2, 1), ("american_pit_bull_terrier", 3, 2, 2),
+               ("basset_hound", 4, 2, 3), ("beagle", 5, 2, 4), ("Bengal", 6, 1, 2), ("Birman", 7, 1, 3),
+               ("Bombay", 8, 1, 4), ("boxer", 9, 2, 5), ("British_Shorthair", 10, 1, 5), ("chihuahua", 11, 2, 6),
+               ("Egyptian_Mau", 12, 1, 6))
 
 
 def build_oxford_pets(root: Path, classes: int = 3, trainval_per_class: int = 2, test_per_class: int = 1, seed: int = 0) -> MiniDataset:
@@ -138,7 +171,7 @@ def build_oxford_pets(root: Path, classes: int = 3, trainval_per_class: int = 2,
     mini = MiniDataset(folder, folder, [], {"trainval": [], "test": []})
     lines: dict[str, list[str]] = {"trainval": [], "test": []}
     for class_index, (breed, class_id, species, breed_id) in enumerate(PETS_BREEDS[:classes]):
-        mini.class_names.append(breed.replace("_", " "))
+        mini.class_names.append(breed.replace("_", " ").lower())
         for n in range(1, trainval_per_class + test_per_class + 1):
             split = "trainval" if n <= trainval_per_class else "test"
             name = f"{breed}_{n}"
@@ -149,16 +182,29 @@ def build_oxford_pets(root: Path, classes: int = 3, trainval_per_class: int = 2,
     _write_lines(folder / "annotations" / "list.txt", header + lines["trainval"] + lines["test"])
     _write_lines(folder / "annotations" / "trainval.txt", lines["trainval"])
     _write_lines(folder / "annotations" / "test.txt", lines["test"])
+    # CoOp's OxfordPets: label = CLASS-ID - 1, classname = the breed lower-cased, underscores kept.
+    mini.coop = CoopConvention("images", tuple(breed.lower() for breed, *_ in PETS_BREEDS[:classes]))
     return mini
 
 
 # --- Food-101 ------------------------------------------------------------------------------
 
-FOOD_CLASSES = ("apple_pie", "baby_back_ribs", "baklava", "beef_carpaccio")
+#: The first 18 lines of the real ``meta/classes.txt`` (also Hugging Face ``ethz/food101``'s
+#: ClassLabel order): ``cheesecake`` (16) comes before ``cheese_plate`` (17), while Python's sort of
+#: the folder names, which CoOp's reader numbers by, puts ``cheese_plate`` first.
+FOOD_CLASSES = ("apple_pie", "baby_back_ribs", "baklava", "beef_carpaccio", "beef_tartare", "beet_salad", "beignets",
+                "bibimbap", "bread_pudding", "breakfast_burrito", "bruschetta", "caesar_salad", "cannoli",
+                "caprese_salad", "carrot_cake", "ceviche", "cheesecake", "cheese_plate")
+#: Real image ids of the real ``split_zhou_Food101.json`` (one each of its train, val and test entries).
+FOOD_REAL_IDS = {"apple_pie": (3113710, 591398, 1214326), "cheesecake": (1948475, 3214388, 2005548),
+                 "cheese_plate": (3602111, 1361284, 1355674)}
 
 
 def build_food101(root: Path, classes: int = 3, train_per_class: int = 2, test_per_class: int = 1, seed: int = 0) -> MiniDataset:
-    """``food-101/images/<class>/<id>.jpg`` and ``meta/{classes,labels,train,test}.txt`` (+ .json)."""
+    """``food-101/images/<class>/<id>.jpg`` and ``meta/{classes,labels,train,test}.txt`` (+ .json).
+
+    Classes in ``FOOD_REAL_IDS`` use those real image ids first.
+    """
     folder = Path(root) / "food-101"
     images = _Images(seed)
     names = list(FOOD_CLASSES[:classes])
@@ -166,10 +212,11 @@ def build_food101(root: Path, classes: int = 3, train_per_class: int = 2, test_p
     entries: dict[str, list[str]] = {"train": [], "test": []}
     review_id = 1_000_000
     for class_index, name in enumerate(names):
+        real = list(FOOD_REAL_IDS.get(name, ()))
         for k in range(train_per_class + test_per_class):
             review_id += 7919  # Foodspotting ids: unique, not contiguous
             split = "train" if k < train_per_class else "test"
-            entry = f"{name}/{review_id}"
+            entry = f"{name}/{real[k] if k < len(real) else review_id}"
             images.write(folder / "images" / f"{entry}.jpg")
             entries[split].append(entry)
             mini.splits[split].append((f"images/{entry}.jpg", class_index))
@@ -179,6 +226,9 @@ def build_food101(root: Path, classes: int = 3, train_per_class: int = 2, test_p
         _write_lines(folder / "meta" / f"{split}.txt", entries[split])
         grouped = {n: [e for e in entries[split] if e.startswith(n + "/")] for n in names}
         (folder / "meta" / f"{split}.json").write_text(json.dumps(grouped), encoding="utf-8")
+    # CoOp's Food101 (DTD's read_and_split_data): label = place of the folder in sorted(listdir(images)).
+    by_folder = sorted(names)
+    mini.coop = CoopConvention("images", tuple(names), tuple(by_folder.index(name) for name in names))
     return mini
 
 
@@ -232,22 +282,37 @@ def _annotations(rows: list[tuple[str, int]], with_class: bool) -> np.ndarray:
     return table
 
 
-def build_stanford_cars(root: Path, classes: int = 3, train_per_class: int = 2, test_per_class: int = 1, seed: int = 0) -> MiniDataset:
+def _cars_samples(classes: int, train_per_class: int, test_per_class: int, seed: int) -> dict[str, list[tuple[str, int, bytes]]]:
+    """``(file name, class index, JPEG bytes)`` per split; the same arguments give the same images in every form."""
+    images = _Images(seed)
+    samples: dict[str, list[tuple[str, int, bytes]]] = {"train": [], "test": []}
+    for split, per_class in (("train", train_per_class), ("test", test_per_class)):
+        for _ in range(per_class):  # real images are not grouped by class: interleave
+            for class_index in range(classes):
+                samples[split].append((f"{len(samples[split]) + 1:05d}.jpg", class_index, images.next_bytes()))
+    return samples
+
+
+def _cars_coop(class_names: Sequence[str]) -> CoopConvention:
+    # CoOp's StanfordCars: label = class - 1, classname = the name with its year moved first.
+    return CoopConvention("", tuple(" ".join([n.split()[-1], *n.split()[:-1]]) for n in class_names))
+
+
+def build_stanford_cars(root: Path, classes: int = 3, train_per_class: int = 2, test_per_class: int = 1, seed: int = 0,
+                        folder_name: str = "") -> MiniDataset:
     """``cars_train/``, ``cars_test/`` (numbering restarts), ``devkit/*.mat``, ``cars_test_annos_withlabels.mat``."""
     import scipy.io
 
-    folder = Path(root)
-    images = _Images(seed)
-    mini = MiniDataset(folder, folder, list(CARS_CLASSES[:classes]), {"train": [], "test": []})
+    folder = Path(root) / folder_name if folder_name else Path(root)
+    mini = MiniDataset(Path(root), folder, list(CARS_CLASSES[:classes]), {"train": [], "test": []})
+    mini.coop = _cars_coop(mini.class_names)
     rows: dict[str, list[tuple[str, int]]] = {"train": [], "test": []}
-    for split, per_class in (("train", train_per_class), ("test", test_per_class)):
-        # Real images are not grouped by class: interleave.
-        for _ in range(per_class):
-            for class_index in range(classes):
-                fname = f"{len(rows[split]) + 1:05d}.jpg"
-                images.write(folder / f"cars_{split}" / fname)
-                rows[split].append((fname, class_index + 1))
-                mini.splits[split].append((f"cars_{split}/{fname}", class_index))
+    for split, samples in _cars_samples(classes, train_per_class, test_per_class, seed).items():
+        for fname, class_index, data in samples:
+            (folder / f"cars_{split}").mkdir(parents=True, exist_ok=True)
+            (folder / f"cars_{split}" / fname).write_bytes(data)
+            rows[split].append((fname, class_index + 1))
+            mini.splits[split].append((f"cars_{split}/{fname}", class_index))
     (folder / "devkit").mkdir(parents=True, exist_ok=True)
     class_names = np.empty((1, classes), dtype=object)
     class_names[0, :] = list(CARS_CLASSES[:classes])
@@ -258,13 +323,73 @@ def build_stanford_cars(root: Path, classes: int = 3, train_per_class: int = 2, 
     return mini
 
 
+def build_stanford_cars_torchvision(root: Path, **kwargs) -> MiniDataset:
+    """The Kaggle mirror rickyyyyyyy/torchvision-stanford-cars: torchvision's ``stanford_cars/`` folder."""
+    return build_stanford_cars(root, folder_name="stanford_cars", **kwargs)
+
+
+#: Splits of tanganke/stanford_cars besides train and test (corrupted copies of the test images).
+CARS_CORRUPTIONS = ("contrast", "gaussian_noise", "impulse_noise", "jpeg_compression", "motion_blur", "pixelate", "spatter")
+
+
+def build_stanford_cars_hf(root: Path, classes: int = 3, train_per_class: int = 2, test_per_class: int = 1, seed: int = 0,
+                           keep_names: bool = True, metadata: bool = True, card: bool = True, test_shards: int = 2) -> MiniDataset:
+    """A snapshot of the Hugging Face dataset tanganke/stanford_cars (``data/<split>-*.parquet``, ``README.md``).
+
+    Rows are stored grouped by class, as a snapshot built from class folders is; ``image.path``
+    keeps the original file names unless ``keep_names`` is false. Two corruption splits hold
+    undecodable bytes and out-of-range labels, so reading them by mistake fails. The images are
+    those :func:`build_stanford_cars` writes for the same arguments.
+    """
+    from .hf_snapshot import write_hf_snapshot
+
+    folder = Path(root)
+    names = list(CARS_CLASSES[:classes])
+    mini = MiniDataset(folder, folder, names, {"train": [], "test": []})
+    mini.coop = _cars_coop(names)
+    splits, shards = {}, {"train": 1, "test": test_shards}
+    for split, samples in _cars_samples(classes, train_per_class, test_per_class, seed).items():
+        stored = sorted(samples, key=lambda sample: (sample[1], sample[0]))
+        splits[split] = [(data, fname if keep_names else None, label) for fname, label, data in stored]
+        per_shard = -(-len(stored) // shards[split])
+        for position, (fname, label, _) in enumerate(stored):
+            shard, file_row = divmod(position, per_shard)
+            rel = f"cars_{split}/{fname}" if keep_names else \
+                f"data/{split}-{shard:05d}-of-{shards[split]:05d}.parquet#{file_row:06d}"
+            mini.splits[split].append((rel, label))
+    for corruption in CARS_CORRUPTIONS[:2]:
+        splits[corruption] = [(b"not an image", fname, 999) for fname, _, _ in _cars_samples(1, 0, 2, seed)["test"]]
+    write_hf_snapshot(folder, splits, names, shards=shards, metadata=metadata, card=card)
+    return mini
+
+
+def build_stanford_cars_kaggle_nested(root: Path) -> Path:
+    """The shape of the Kaggle copy jessicali9530/stanford-cars-dataset: images one folder too deep."""
+    import scipy.io
+
+    folder = Path(root)
+    images = _Images(0)
+    for split in ("train", "test"):
+        images.write(folder / f"cars_{split}" / f"cars_{split}" / "00001.jpg")
+    scipy.io.savemat(folder / "cars_annos.mat", {"annotations": _annotations([("car_ims/00001.jpg", 1)], True)})
+    return folder
+
+
 # --- CoOp split files and archives ---------------------------------------------------------
 
 
-def write_coop_split(path: Path, splits: dict[str, list[tuple[str, int, str]]]) -> Path:
-    """Write ``split_zhou_<Name>.json``: ``{"train"|"val"|"test": [[image_path, label, class_name], ...]}``."""
-    content = {name: [list(entry) for entry in splits.get(name, [])] for name in ("train", "val", "test")}
-    Path(path).write_text(json.dumps(content), encoding="utf-8")
+def write_coop_split(path: Path, mini: MiniDataset, assignment: dict[str, Sequence[str]]) -> Path:
+    """Write ``split_zhou_<Name>.json`` as CoOp's ``save_split`` does for the images in ``assignment``.
+
+    ``assignment`` maps ``train``/``val``/``test`` to image paths relative to the dataset folder.
+    Each entry is ``[impath, label, classname]`` as CoOp's reader made it (``mini.coop``), and the
+    file is written by Dassl's ``write_json``: ``json.dump(obj, f, indent=4, separators=(",", ": "))``.
+    """
+    assert mini.coop is not None, "this dataset has no CoOp split"
+    content = {split: [mini.coop.entry(rel, mini.label_of(rel)) for rel in assignment.get(split, ())]
+               for split in ("train", "val", "test")}
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(content, handle, indent=4, separators=(",", ": "))
     return Path(path)
 
 
