@@ -29,6 +29,8 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66",
     "matplotlib>=3.8",
     "scipy>=1.11",
+    "pyyaml>=6.0",  # data_prep: class names from a Hugging Face dataset card
+    "huggingface_hub>=0.23",  # data_prep: Stanford Cars snapshot download
 ]
 
 EXTRAS_REQUIRE = {
