@@ -10,7 +10,7 @@ only need, say, ``synthetic_jpeg`` do not pay for importing transformers or torc
 - ``make_reward_dataproto`` / ``make_group_dataprotos``: the ``DataProto`` verl's agent loop
   sends to a reward manager's ``run_single``.
 
-Other modules here (``judge_server``, ``rule_judge``, ``layouts``) are imported by their own path.
+Other modules here (``judge_server``, ``rule_judge``, ``layouts``, ``hf_snapshot``) are imported by their own path.
 """
 
 from __future__ import annotations
