@@ -16,8 +16,9 @@ Rows are indexed by reading only ``label`` and ``image.path``; image bytes are r
 group at a time when a split is converted. Records come in canonical (path) order, which
 need not be the order rows are stored in (a snapshot built from class folders is grouped by
 class); then a first pass copies the needed bytes, in storage order, to a temporary file
-next to the snapshot and a second pass reads them back in canonical order, so every row
-group is decoded once and memory stays at one row group.
+in the snapshot folder (the system's temporary folder if that is read-only) and a second pass
+reads them back in canonical order, so every row group is decoded once and memory stays at
+one row group.
 """
 
 from __future__ import annotations
@@ -176,7 +177,11 @@ class ParquetImages:
 
     def _reordered(self, places, records, storage_order, progress) -> Iterator[Union[bytes, BadImageError]]:
         spans: list = [None] * len(places)
-        with tempfile.TemporaryFile(dir=self._spool_dir, prefix=".speciarl-spool-") as spool:
+        try:
+            spool = tempfile.TemporaryFile(dir=self._spool_dir, prefix=".speciarl-spool-")
+        except OSError:  # a read-only snapshot (e.g. a shared cache): the system's temporary folder
+            spool = tempfile.TemporaryFile(prefix=".speciarl-spool-")
+        with spool:
             ordered = [places[i] for i in storage_order]
             stream = self._in_storage_order(ordered, [records[i] for i in storage_order])
             bar = tqdm(stream, total=len(ordered), desc="reading parquet rows in storage order", unit="img",
