@@ -203,7 +203,7 @@ speciarl_plan_gpus() {
 speciarl_prepare_data() {
   local script="${DATA_SOURCE}.py" file
   [[ "${DATA_SOURCE}" == "cub200" ]] && script="cub.py"
-  local -a download=() files
+  local -a download=(--no-download) files  # data_prep downloads by default; DATA_DOWNLOAD=0 must still refuse
   is_true "${DATA_DOWNLOAD}" && download=(--download)
   local default_train="${DATA_DIR}/${DATA_SOURCE}/train_sub${TRAIN_SUBSET}_seed${DATA_SEED}.parquet"
   local default_val="${DATA_DIR}/${DATA_SOURCE}/test_sub${VAL_SUBSET}_seed${DATA_SEED}.parquet"

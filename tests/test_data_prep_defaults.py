@@ -69,3 +69,17 @@ def test_other_scripts_default_to_the_test_split_under_data_dir(tmp_path, monkey
     written = sorted(p.name for p in (tmp_path / "data" / "fgvc_aircraft").glob("*.parquet"))
     assert written == ["test.parquet"]
     assert pq.ParquetFile(tmp_path / "data" / "fgvc_aircraft" / "test.parquet").metadata.num_rows == len(mini.splits["test"])
+
+
+@pytest.mark.parametrize("setting, flag", [("0", "--no-download"), ("1", "--download")])
+def test_recipe_data_download_setting_reaches_data_prep(tmp_path, setting, flag):
+    """recipes/common.sh must pass --no-download for DATA_DOWNLOAD=0, now that downloading is the default."""
+    stub = tmp_path / "python"
+    stub.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$@" >> {tmp_path / "argv"}\nexit 3\n')
+    stub.chmod(0o755)
+    env = {**recipe_environment(tmp_path / "data"), "PYTHON": str(stub), "DATA_DOWNLOAD": setting}
+    done = subprocess.run(["bash", "-c", "source recipes/common.sh; speciarl_prepare_data"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0  # the stub writes nothing
+    argv = (tmp_path / "argv").read_text().split()
+    assert argv[0].endswith("data_prep/cub.py") and flag in argv and argv.count("--download") + argv.count("--no-download") == 1
