@@ -31,6 +31,7 @@ INSTALL_REQUIRES = [
     "scipy>=1.11",
     "pyyaml>=6.0",  # data_prep: class names from a Hugging Face dataset card
     "huggingface_hub>=0.23",  # data_prep: Stanford Cars snapshot download
+    "wrapt>=1.14",  # post-import hook that registers the trainer mode (verl_ext/plugin.py)
 ]
 
 EXTRAS_REQUIRE = {

@@ -335,12 +335,9 @@ speciarl_build_overrides() {
     "actor_rollout_ref.rollout.val_kwargs.n=1"
     "actor_rollout_ref.rollout.val_kwargs.do_sample=False"
     "actor_rollout_ref.rollout.val_kwargs.temperature=0"
-    # a judge that stays down stops training (verl would pad the failed groups and train on)
-    "+actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_ext.reward.judge_guard.JudgeGuardedAgentLoopManager"
-    # reward: the speciarl reward manager and its judge (reward.* only; old keys are ignored in 0.9)
-    "reward.reward_manager.source=importlib"
-    "reward.reward_manager.module.path=pkg://verl_ext.reward.manager"
-    "reward.reward_manager.name=SpeciaRLRewardManager"
+    # reward: the speciarl reward manager and its judge (reward.* only; old keys are ignored in 0.9),
+    # found through the verl.plugins entry point as the README tells users to rely on
+    "reward.reward_manager.name=speciarl"
     "reward.num_workers=${REWARD_NUM_WORKERS}"
     "+reward.speciarl.rule=${REWARD_RULE}"
     "+reward.speciarl.label_noise=${LABEL_NOISE}"
@@ -360,6 +357,9 @@ speciarl_build_overrides() {
     "trainer.save_freq=${SAVE_FREQ}"
     "trainer.val_before_train=${VAL_BEFORE_TRAIN}"
     "trainer.balance_batch=True"
+    # verl's sync trainer plus: no update on a batch the judge could not grade, and every
+    # step's reward figures in the tracker (verl_ext/trainer/speciarl.py)
+    "trainer.v1.trainer_mode=speciarl"
     "trainer.nnodes=${NNODES}"
     "trainer.n_gpus_per_node=${TRAIN_NUM_GPUS}"
   )

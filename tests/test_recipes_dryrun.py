@@ -26,12 +26,11 @@ from verl_ext.recipes.errors import RecipeError  # noqa: E402
 
 #: Settings every training recipe shares with the paper's main run unless it says otherwise.
 MAIN_RUN = {
-    "reward.reward_manager.source": "importlib",
-    "reward.reward_manager.module.path": "pkg://verl_ext.reward.manager",
-    "reward.reward_manager.name": "SpeciaRLRewardManager",
+    "reward.reward_manager.source": "register",  # the entry-point path the README tells users to rely on
+    "reward.reward_manager.name": "speciarl",
+    "trainer.v1.trainer_mode": "speciarl",  # judge guard before the update, reward figures every step
     "data.custom_cls.path": "pkg://verl_ext.data.dataset",
     "data.custom_cls.name": "FineGrainedImageDataset",
-    "actor_rollout_ref.rollout.agent.agent_loop_manager_class": "verl_ext.reward.judge_guard.JudgeGuardedAgentLoopManager",
     "actor_rollout_ref.model.path": "Qwen/Qwen2.5-VL-7B-Instruct",
     "actor_rollout_ref.model.lora_rank": 64,
     "actor_rollout_ref.model.lora_alpha": 32,
@@ -203,7 +202,8 @@ def test_main_recipe_dry_run_writes_the_resolved_config(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "[dry run] OK" in result.stdout
-    assert "SpeciaRLRewardManager" in result.stdout
+    assert "verl_ext.reward.manager.SpeciaRLRewardManager" in result.stdout
+    assert "verl_ext.trainer.speciarl.SpeciaRLTrainer" in result.stdout
     config = yaml.safe_load(out.read_text(encoding="utf-8"))
     assert _lookup(config, "trainer.total_epochs") == 2  # "$@" passes through last
     assert _lookup(config, "actor_rollout_ref.model.lora_rank") == 64
@@ -231,9 +231,10 @@ def test_mistyped_override_fails_with_the_key_in_the_message(tmp_path):
         ("+reward.speciarl.judge.timeout=5", "timeout"),
         ("+data.speciarl.prompt_varient=specific", "prompt_varient"),
         ("+data.speciarl.prompt_variant=specfic", "specfic"),
-        ("reward.reward_manager.name=SpeciaRLRewardManagr", "SpeciaRLRewardManagr"),
+        ("reward.reward_manager.name=speciarll", "speciarll"),
+        ("trainer.v1.trainer_mode=speciarll", "speciarll"),
         ("data.custom_cls.name=FineGrainedDataset", "FineGrainedDataset"),
-        ("++actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_ext.reward.judge_guard.Guard", "judge_guard.Guard"),
+        ("++actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_ext.reward.Guard", "verl_ext.reward.Guard"),
         ("algorithm.filter_groups.enable=True", "filter_groups.metric"),
         ("actor_rollout_ref.rollout.tensor_model_parallel_size=3", "tensor_model_parallel_size=3"),
     ],

@@ -140,25 +140,44 @@ def test_streamed_group_rewards_match_the_offline_rule(ray_runtime, offline_kit)
 
 
 @pytest.mark.ray
-async def test_judge_outage_stops_the_trainer_dispatch(ray_runtime, offline_kit):
-    """A judge that stays down must stop training, not leave verl to pad the failed groups."""
+async def test_judge_outage_is_reported_to_the_trainer_and_releases_waiting_siblings(ray_runtime, offline_kit):
+    """A judge that stays down must stop training: the worker remembers the outage for the
+    trainer's guard (``verl_ext.reward.trainer_link``), and siblings that wait for a group that
+    can no longer be decided fail at once instead of waiting out the group timeout."""
+    import asyncio
+
     from omegaconf import OmegaConf
 
     from verl_ext.judge.base import JudgeUnavailableError
-    from verl_ext.reward.judge_guard import raise_on_judge_outage
+    from verl_ext.reward import trainer_link
     from verl_ext.reward.manager import SpeciaRLRewardManager
 
     config = compose(offline_kit.path, f"speciarl_outage_{uuid.uuid4().hex[:8]}")
-    raise_on_judge_outage(config)  # nothing recorded yet: dispatch goes on
+    healthy = SpeciaRLRewardManager(config=config, tokenizer=offline_kit.tokenizer, compute_score=None)
+    waiting = asyncio.ensure_future(healthy.run_single(
+        make_reward_dataproto(offline_kit.tokenizer, prompt="Classify the image.", response=response("ge"),
+                              uid="u-outage", session_id=0, data_source="cub200", ground_truth=GT,
+                              extra_info={"speciarl_role": "train"})
+    ))  # generic: waits for its 9 siblings, which will never be graded
+    await asyncio.sleep(1.0)
+    assert not waiting.done()
 
     OmegaConf.update(config, "reward.speciarl.judge.down", True, force_add=True)
-    manager = SpeciaRLRewardManager(config=config, tokenizer=offline_kit.tokenizer, compute_score=None)
-    proto = make_reward_dataproto(offline_kit.tokenizer, prompt="Classify the image.", response=response("ge"),
-                                  uid="u-outage", data_source="cub200", ground_truth=GT,
-                                  extra_info={"speciarl_role": "train"})
+    down = SpeciaRLRewardManager(config=config, tokenizer=offline_kit.tokenizer, compute_score=None)
+    assert down.outage() is None
     with pytest.raises(JudgeUnavailableError):
-        await manager.run_single(proto)
-    with pytest.raises(JudgeUnavailableError, match="stopping training.*simulated outage"):
-        for _ in range(50):  # the outage notice is fire-and-forget; give it a moment
-            raise_on_judge_outage(config)
-            time.sleep(0.1)
+        await down.run_single(
+            make_reward_dataproto(offline_kit.tokenizer, prompt="Classify the image.", response=response("ge"),
+                                  uid="u-outage", session_id=1, data_source="cub200", ground_truth=GT,
+                                  extra_info={"speciarl_role": "train"})
+        )
+    assert "simulated outage" in down.outage()
+    with pytest.raises(JudgeUnavailableError, match="simulated outage"):
+        await asyncio.wait_for(waiting, 10)  # released long before the 60 s group timeout
+
+    class Worker:  # what verl's RewardLoopWorker holds; the trainer reaches it through __ray_call__
+        reward_manager = down
+
+    assert "simulated outage" in trainer_link.judge_outage(Worker())
+    Worker.reward_manager = healthy
+    assert trainer_link.judge_outage(Worker()) is None

@@ -224,7 +224,28 @@ def test_step_tally_merges_judge_windows():
     assert summary["speciarl/train/flowers102/correctness"] == 0.0
 
 
-def test_step_metrics_are_written_when_the_next_step_starts(tmp_path):
+async def test_a_closed_step_is_written_once_and_returned(tmp_path):
+    """The trainer mode closes each step: written at once, never again, tally dropped."""
+    import json
+
+    from verl_ext.reward.coordinator import LocalCoordinator
+
+    sink = tmp_path / "metrics" / "reward.jsonl"
+    coordinator = LocalCoordinator(str(sink))
+    coordinator.record("train", 3, "cub200", int(Category.SPECIFIC), 1.0, False)
+    coordinator.record("train", 3, "cub200", int(Category.WRONG), 0.0, False)
+    assert not sink.exists()  # step 3 may still be receiving rollouts
+    figures = await coordinator.close_step("train", 3)
+    assert figures["speciarl/train/cub200/correctness"] == 0.5
+    assert figures["speciarl/train/rollouts"] == 2
+    (line,) = sink.read_text().splitlines()
+    assert json.loads(line)["speciarl/train/cub200/specificity"] == 1.0
+    assert await coordinator.close_step("train", 3) == {}  # closing again writes nothing
+    assert coordinator.step_metrics("train", 3) == {} and coordinator.ledger.open_steps == []
+    assert len(sink.read_text().splitlines()) == 1
+
+
+def test_without_the_trainer_a_step_is_written_when_the_next_step_starts(tmp_path):
     import json
 
     from verl_ext.reward.coordinator import LocalCoordinator
@@ -233,15 +254,18 @@ def test_step_metrics_are_written_when_the_next_step_starts(tmp_path):
     coordinator = LocalCoordinator(str(sink))
     coordinator.record("val", 5, "cub200", int(Category.SPECIFIC), 1.0, False)
     coordinator.record("val", 5, "cub200", int(Category.WRONG), 0.0, False)
-    assert not sink.exists()  # step 5 may still be receiving rollouts
+    coordinator.record("train", 6, "cub200", int(Category.WRONG), 0.0, False)  # another role: no effect
+    assert not sink.exists()
     coordinator.record("val", 10, "cub200", int(Category.GENERIC), 1.0, False)
     (line,) = sink.read_text().splitlines()
     record = json.loads(line)
     assert (record["role"], record["step"]) == ("val", 5)
     assert record["speciarl/val/cub200/correctness"] == 0.5
     assert record["speciarl/val/cub200/specificity"] == 1.0
-    coordinator.flush_open_steps()  # at shutdown, the step still open is written too
-    assert [json.loads(x)["step"] for x in sink.read_text().splitlines()] == [5, 10]
+    coordinator.close_all()  # at shutdown, the steps still open are written too
+    assert [(json.loads(x)["role"], json.loads(x)["step"]) for x in sink.read_text().splitlines()] == [
+        ("val", 5), ("train", 6), ("val", 10)
+    ]
 
 
 def test_groups_that_never_complete_are_forgotten_at_step_end():

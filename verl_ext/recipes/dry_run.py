@@ -139,8 +139,23 @@ def check_reward_manager(cfg: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def check_trainer_mode(cfg: Any) -> str:
+    """``trainer.v1.trainer_mode`` must name a registered trainer; verl would fail in the TaskRunner."""
+    mode = _select(cfg, "trainer.v1.trainer_mode", "sync")
+    if not _select(cfg, "trainer.use_v1", True):
+        return "legacy trainer (trainer.use_v1=False)"
+    import verl  # noqa: F401  loads plugins (our entry point registers the "speciarl" mode)
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    try:
+        cls = get_trainer_cls(mode)
+    except ValueError as exc:
+        raise RecipeError(f"trainer.v1.trainer_mode={mode!r}: {exc}") from exc
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def check_agent_loop_manager(cfg: Any) -> Optional[str]:
-    """The agent-loop manager class (our judge guard) must load; verl would fail only at start-up."""
+    """A custom agent-loop manager class must load; verl would fail only at start-up."""
     fqn = _select(cfg, "actor_rollout_ref.rollout.agent.agent_loop_manager_class")
     if not fqn:
         return None
@@ -275,6 +290,7 @@ SUMMARY_KEYS: tuple[tuple[str, str], ...] = (
     ("dataset class", "data.custom_cls.path|data.custom_cls.name"),
     ("prompt variant", "data.speciarl.prompt_variant"),
     ("logger / experiment", "trainer.logger|trainer.experiment_name"),
+    ("trainer mode", "trainer.v1.trainer_mode"),
 )
 
 
@@ -309,6 +325,7 @@ def dry_run(
     notes = run_verl_validation(cfg)
     manager = check_reward_manager(cfg)
     dataset = check_dataset_class(cfg)
+    trainer = check_trainer_mode(cfg)
     check_agent_loop_manager(cfg)
     check_speciarl_settings(cfg, manager)
     check_filter_groups(cfg, manager)
@@ -317,6 +334,7 @@ def dry_run(
     for line in summarise(cfg):
         echo(line)
     echo(f"  {'reward manager class':<34} {manager}")
+    echo(f"  {'trainer class':<34} {trainer}")
     echo(f"  {'dataset class (resolved)':<34} {dataset or 'verl RLHFDataset'}")
     for note in notes:
         echo(f"  note: {note}")

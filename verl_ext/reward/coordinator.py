@@ -1,28 +1,26 @@
-"""One Ray actor that hosts the :class:`GroupBook` and the per-step tallies for all workers.
+"""Where the rollouts of a step meet: the group book, the step ledger and the outage flag.
 
-Why a separate actor: siblings of a group land on different reward-loop workers (verl picks
-one at random per trajectory), so their meeting point must be shared. The actor is created
-with a very high ``max_concurrency`` so that waiting reports never queue behind its own cap;
-the reward-loop workers' own cap (Ray's default of 1000 per async actor) is handled by the
-manager's early resolution and by the start-up capacity check (see docs/architecture.md).
+Why one place: siblings of a group land on different reward-loop workers (verl picks one at
+random per trajectory), so their meeting point must be shared, and so must the per-step
+figures. With several workers this is one Ray actor (``get_ray_coordinator``), created with a
+very high ``max_concurrency`` so that waiting reports never queue behind its own cap; with
+one worker it is an in-process object and no Ray call is made (``LocalCoordinator``, which
+the unit tests use too). ``RayCoordinatorClient`` gives the workers the same methods over
+Ray.
 
-When only one reward-loop worker exists, the manager uses an in-process book instead and
-never talks to Ray (``LocalCoordinator``), which is also what the unit tests use.
+What lives where: group state in ``group_book.py``, step tallies in ``step_metrics.py``,
+the log line and JSONL record in ``metrics_sink.py``; this class only routes between them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
-import json
-import logging
-import os
-import time
 from typing import Any, Mapping, Optional
 
 from verl_ext.reward.group_book import GroupBook, GroupView
-from verl_ext.reward.step_metrics import StepTally
-
-logger = logging.getLogger(__name__)
+from verl_ext.reward.metrics_sink import StepMetricsSink
+from verl_ext.reward.step_metrics import StepLedger
 
 #: A group that lost a session (verl drops failed sessions) never completes; once nobody
 #: waits on it and it is this old, it is forgotten so the book does not grow all run long.
@@ -32,18 +30,24 @@ STALE_GROUP_S = 3600.0
 COORDINATOR_MAX_CONCURRENCY = 100_000
 
 
+class CoordinatorFailure(RuntimeError):
+    """The judge was declared down while a rollout waited for its siblings."""
+
+
 class LocalCoordinator:
-    """Group book and step tallies in the calling process (no Ray)."""
+    """Group book, step ledger and outage flag in the calling process (no Ray)."""
 
     def __init__(self, metrics_path: Optional[str] = None, stale_after_s: float = STALE_GROUP_S) -> None:
         self.book = GroupBook()
+        self.ledger = StepLedger()
+        self.sink = StepMetricsSink(metrics_path)
         self.stale_after_s = stale_after_s
-        self.tallies: dict[tuple[str, int], StepTally] = {}
-        self.metrics_path = metrics_path
-        self._open_step: dict[str, int] = {}  # role -> step still being tallied
         self._fatal: Optional[str] = None
-        atexit.register(self.flush_open_steps)  # the last step has no next step to close it
+        # Without the SpeciaRL trainer mode nobody closes the last step; best effort at exit
+        # (atexit does not run when Ray kills an actor, which is why the trainer mode exists).
+        atexit.register(self.close_all)
 
+    # ---- groups
     async def report(self, uid: str, session_id: int, size: int, level: Optional[int], wait: bool, timeout_s: float) -> GroupView:
         return await self.book.report(uid, session_id, size, level, wait, timeout_s)
 
@@ -51,6 +55,7 @@ class LocalCoordinator:
         """A sibling whose reward is already decided: record its level for the others."""
         self.book.arrive(uid, session_id, size, level)
 
+    # ---- step figures
     def record_many(self, records: list) -> None:
         for record in records:
             self.record(*record)
@@ -59,17 +64,31 @@ class LocalCoordinator:
         self, role: str, step: int, data_source: str, code: int, reward: float, timed_out: bool,
         judge: Optional[Mapping[str, float]] = None,
     ) -> None:
-        step = int(step)
-        previous = self._open_step.get(role)
-        if previous is not None and step > previous:
-            self._flush((role, previous))  # the first record of a new step closes the last one
-        if previous is None or step > previous:
-            self._open_step[role] = step
-        self.tallies.setdefault((role, step), StepTally()).add(code, reward, timed_out, judge, data_source)
+        for closed in self.ledger.record(role, step, data_source, code, reward, timed_out, judge):
+            self._write(*closed)
 
     def step_metrics(self, role: str, step: int) -> dict[str, float]:
-        tally = self.tallies.get((role, int(step)))
-        return tally.summary(f"speciarl/{role}") if tally else {}
+        """The figures of a step still open (empty once it is closed)."""
+        return self.ledger.summary(role, step)
+
+    async def drain(self) -> None:
+        """Nothing is buffered in-process (the same API as ``RayCoordinatorClient``)."""
+
+    async def close_step(self, role: str, step: int) -> dict[str, float]:
+        """End a step: write its figures once and return them (empty if it had no rollout)."""
+        closed = self.ledger.close(role, step)
+        if closed is None:
+            return {}
+        self._write(*closed)
+        return closed[2]
+
+    def close_all(self) -> None:
+        for closed in self.ledger.close_all():
+            self._write(*closed)
+
+    def _write(self, role: str, step: int, summary: dict[str, float]) -> None:
+        self.book.evict_stale(self.stale_after_s)  # once per step: cheap, and often enough
+        self.sink.write(role, step, summary)
 
     def stats(self) -> dict[str, int]:
         return {
@@ -79,34 +98,14 @@ class LocalCoordinator:
             "open_groups": self.book.open_groups,
         }
 
-    def set_fatal(self, message: str) -> None:
+    # ---- outage
+    async def set_fatal(self, message: str) -> None:
+        """The judge is down for good: release every waiting rollout with the message."""
         self._fatal = self._fatal or message
+        self.book.fail(CoordinatorFailure(self._fatal))
 
-    def fatal(self) -> Optional[str]:
+    async def fatal(self) -> Optional[str]:
         return self._fatal
-
-    def flush_open_steps(self) -> None:
-        """Report the steps still being tallied (at shutdown)."""
-        for role, step in list(self._open_step.items()):
-            self._flush((role, step))
-        self._open_step.clear()
-
-    def _flush(self, key: tuple[str, int]) -> None:
-        self.book.evict_stale(self.stale_after_s)  # once per step: cheap, and often enough
-        role, step = key
-        summary = self.step_metrics(role, step)
-        # speciarl/<role>/<name>: the overall figures; per data source and judge keys go to the file
-        overall = f"speciarl/{role}/"
-        brief = {
-            k[len(overall):]: round(v, 4)
-            for k, v in summary.items()
-            if k.startswith(overall) and (k.count("/") == 2 or k.startswith(overall + "share/"))
-        }
-        logger.warning("[speciarl] %s step %d: %s", role, step, brief)
-        if self.metrics_path:
-            os.makedirs(os.path.dirname(os.path.abspath(self.metrics_path)), exist_ok=True)
-            with open(self.metrics_path, "a", encoding="utf-8") as sink:
-                sink.write(json.dumps({"time": time.time(), "role": role, "step": step, **summary}) + "\n")
 
 
 def get_ray_coordinator(name: str, metrics_path: Optional[str] = None) -> Any:
@@ -127,7 +126,9 @@ class RayCoordinatorClient:
 
     Only a rollout that must wait costs a round trip. Sibling notices are fire-and-forget
     (Ray keeps the order of calls from one caller, so a notice is never overtaken by a later
-    report from the same worker), and metric records are sent in batches.
+    report from the same worker), and metric records are sent in batches; ``drain`` waits
+    until every batch sent so far has been counted, which the trainer does before it closes
+    a step.
     """
 
     FLUSH_EVERY = 64
@@ -137,6 +138,7 @@ class RayCoordinatorClient:
         self._handle = handle
         self._records: list[tuple] = []
         self._flush_timer: Any = None
+        self._in_flight: set[asyncio.Future] = set()
 
     async def report(self, uid: str, session_id: int, size: int, level: Optional[int], wait: bool, timeout_s: float) -> GroupView:
         return await self._handle.report.remote(uid, session_id, size, level, wait, timeout_s)
@@ -152,8 +154,6 @@ class RayCoordinatorClient:
         if len(self._records) >= self.FLUSH_EVERY:
             self.flush()
         elif self._flush_timer is None:
-            import asyncio
-
             self._flush_timer = asyncio.get_running_loop().call_later(self.FLUSH_AFTER_S, self.flush)
 
     def flush(self) -> None:
@@ -162,16 +162,27 @@ class RayCoordinatorClient:
             self._flush_timer = None
         if self._records:
             records, self._records = self._records, []
-            self._handle.record_many.remote(records)
+            sent = asyncio.ensure_future(self._handle.record_many.remote(records))
+            self._in_flight.add(sent)
+            sent.add_done_callback(self._in_flight.discard)
+
+    async def drain(self) -> None:
+        """Send what is buffered and wait until the coordinator has counted all of it."""
+        self.flush()
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight)
 
     async def step_metrics(self, role: str, step: int) -> dict[str, float]:
         return await self._handle.step_metrics.remote(role, step)
 
+    async def close_step(self, role: str, step: int) -> dict[str, float]:
+        return await self._handle.close_step.remote(role, step)
+
     async def stats(self) -> dict[str, int]:
         return await self._handle.stats.remote()
 
-    def set_fatal(self, message: str) -> None:
-        self._handle.set_fatal.remote(message)
+    async def set_fatal(self, message: str) -> None:
+        await self._handle.set_fatal.remote(message)
 
     async def fatal(self) -> Optional[str]:
         return await self._handle.fatal.remote()

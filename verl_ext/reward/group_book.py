@@ -7,7 +7,9 @@ and, if its reward still depends on the siblings, *waits* until the group decide
 
 * the group is complete (``size`` distinct sessions reported) → the final c* is known;
 * a sibling better than the waiter arrives → the waiter's reward is 0 whatever comes next;
-* ``timeout_s`` passes → the waiter gets the best level seen so far, flagged as timed out.
+* ``timeout_s`` passes → the waiter gets the best level seen so far, flagged as timed out;
+* the book is failed (the judge is down for good) → every waiter, and every later report
+  that would wait, raises the failure: nothing waits for siblings that cannot be graded.
 
 The book is plain asyncio and knows nothing about Ray; ``coordinator.py`` hosts one book in
 a single Ray actor so that every worker sees every sibling.
@@ -68,6 +70,7 @@ class GroupBook:
         self._finished_memory = finished_memory
         self.timeouts = 0
         self.max_waiting = 0
+        self.failure: Optional[BaseException] = None
 
     @property
     def waiting(self) -> int:
@@ -97,6 +100,8 @@ class GroupBook:
             return self._finished[uid]
         if not wait or group.complete or level is None:
             return group.view()
+        if self.failure is not None:
+            raise self.failure
         best = group.best_level
         if best is not None and best > level:
             return group.view()
@@ -142,6 +147,15 @@ class GroupBook:
             self._finished[uid] = view
             while len(self._finished) > self._finished_memory:
                 self._finished.popitem(last=False)
+
+    def fail(self, failure: BaseException) -> None:
+        """Release every waiter with ``failure``, and refuse to wait from now on."""
+        self.failure = self.failure or failure
+        for group in self._groups.values():
+            for waiter in group.waiters:
+                if not waiter.future.done():
+                    waiter.future.set_exception(self.failure)
+            group.waiters = []
 
     def evict_stale(self, older_than_s: float) -> int:
         """Forget incomplete groups with no waiter that are older than ``older_than_s``."""

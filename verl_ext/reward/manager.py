@@ -37,7 +37,7 @@ from verl_ext.core.rules import (
 from verl_ext.judge.base import Judge, JudgeUnavailableError
 from verl_ext.judge.factory import build_judge
 from verl_ext.reward.config import SpeciaRLConfigError, SpeciaRLRewardConfig
-from verl_ext.reward.coordinator import LocalCoordinator, RayCoordinatorClient, get_ray_coordinator
+from verl_ext.reward.coordinator import CoordinatorFailure, LocalCoordinator, RayCoordinatorClient, get_ray_coordinator
 from verl_ext.reward.group_book import GroupView
 from verl_ext.reward.rollout import Rollout, read_rollout, rollout_role
 from verl_ext.reward.step_metrics import category_code
@@ -106,14 +106,6 @@ def check_worker_capacity(config: Any) -> None:
         )
 
 
-def _ray_is_up() -> bool:
-    try:
-        import ray
-    except ImportError:  # pragma: no cover - ray ships with verl
-        return False
-    return ray.is_initialized()
-
-
 @register("speciarl")
 class SpeciaRLRewardManager(RewardManagerBase):
     """Specificity-aware reward: an LLM judge grades each answer; the rule turns grades into rewards."""
@@ -139,6 +131,8 @@ class SpeciaRLRewardManager(RewardManagerBase):
         self._coordinator: Any = None
         self._use_ray = int(config.reward.get("num_workers", 1) or 1) > 1
         self._static_map = STATIC_REWARD_MAPS.get(self.settings.rule)
+        self.scoring_loop: Optional[asyncio.AbstractEventLoop] = None  # the worker's, once it scores
+        self._outage: Optional[str] = None  # the judge outage this worker saw (read by the trainer)
 
     # ---- collaborators, created lazily inside the worker's event loop -------------------
     async def _get_judge(self) -> Judge:
@@ -160,12 +154,10 @@ class SpeciaRLRewardManager(RewardManagerBase):
                 self._coordinator = cls._local_coordinator
         return self._coordinator
 
-    def _record_outage(self, message: str) -> None:
-        """Leave the outage where the trainer's judge guard looks for it (see judge_guard.py)."""
-        coordinator = self._get_coordinator()
-        coordinator.set_fatal(message)
-        if isinstance(coordinator, LocalCoordinator) and _ray_is_up():
-            get_ray_coordinator(self.settings.coordinator_name, self.settings.metrics_path).set_fatal.remote(message)
+    async def _record_outage(self, message: str) -> None:
+        """Remember the outage for the trainer's guard, and release every rollout waiting on a group."""
+        self._outage = self._outage or message
+        await self._get_coordinator().set_fatal(message)
 
     # ---- scoring --------------------------------------------------------------------------
     def _group_size(self, rollout: Rollout) -> tuple[str, int]:
@@ -190,7 +182,7 @@ class SpeciaRLRewardManager(RewardManagerBase):
         try:
             verdict = await judge.grade(normalise_label(rollout.ground_truth), normalise_label(answer))
         except JudgeUnavailableError as exc:
-            self._record_outage(str(exc))
+            await self._record_outage(str(exc))
             raise
         if not verdict.ok:
             return Grade.judge_error()
@@ -215,7 +207,10 @@ class SpeciaRLRewardManager(RewardManagerBase):
             # Decided by this rollout alone: tell the siblings, without a round trip.
             coordinator.notify(rollout.uid, rollout.session_id, size, level)
             return alone, GroupView(level, 1, False)
-        view = await coordinator.report(rollout.uid, rollout.session_id, size, level, True, self.settings.group_timeout_s)
+        try:
+            view = await coordinator.report(rollout.uid, rollout.session_id, size, level, True, self.settings.group_timeout_s)
+        except CoordinatorFailure as exc:  # a sibling found the judge down: this group cannot be decided
+            raise JudgeUnavailableError(str(exc)) from None
         if view.timed_out:
             logger.warning(
                 "[speciarl] group %s timed out after %.0fs with %d of %d rollouts; "
@@ -241,8 +236,12 @@ class SpeciaRLRewardManager(RewardManagerBase):
         return min(-excess / buffer.len * buffer.penalty_factor, 0.0)
 
     async def run_single(self, data: Any) -> dict:
+        self.scoring_loop = self.scoring_loop or asyncio.get_running_loop()
         rollout = read_rollout(data)
-        response = self.tokenizer.decode(rollout.response_ids, skip_special_tokens=True)
+        # Decoding is CPU work; verl's own managers keep it off the event loop too.
+        response = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: self.tokenizer.decode(rollout.response_ids, skip_special_tokens=True)
+        )
         role, size = self._group_size(rollout)
         grade = await self._grade(rollout, response)
         reward, view = await self._rule_reward(rollout, grade, size)
@@ -253,6 +252,20 @@ class SpeciaRLRewardManager(RewardManagerBase):
             role, rollout.global_step, rollout.data_source, code, reward, view.timed_out, judge_metrics
         )
         return {"reward_score": float(reward), "reward_extra_info": self._extra_info(grade, code, reward, view)}
+
+    # ---- what the SpeciaRL trainer mode asks of each reward worker (see reward/trainer_link.py)
+    async def drain_records(self) -> None:
+        """Wait until every rollout scored here so far is counted in its step."""
+        if self._coordinator is not None:
+            await self._coordinator.drain()
+
+    async def close_step(self, role: str, step: int) -> dict[str, float]:
+        """End a step or validation pass: its figures, written once (empty if none were counted)."""
+        return await self._get_coordinator().close_step(role, step)
+
+    def outage(self) -> Optional[str]:
+        """The judge's last words if this worker found it down for good, else ``None``."""
+        return self._outage
 
     @staticmethod
     def _extra_info(grade: Grade, code: int, reward: float, view: GroupView) -> dict[str, float]:

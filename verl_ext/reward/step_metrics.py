@@ -97,3 +97,46 @@ class StepTally:
             out[f"{prefix}/{source}/hm"] = tally.hm
         out.update({k: float(v) for k, v in self.judge.items()})
         return out
+
+
+class StepLedger:
+    """The tallies of the steps still receiving rollouts, per role (``train`` / ``val``).
+
+    A step is *closed* when the trainer says it is over (``close``; the SpeciaRL trainer mode
+    does this at the end of every step and validation pass), or, without that trainer, when
+    the first rollout of a later step of the same role arrives (``record`` returns the
+    summaries closed that way). A closed step's tally is dropped: memory stays flat over a
+    run of any length.
+    """
+
+    def __init__(self) -> None:
+        self._tallies: dict[tuple[str, int], StepTally] = {}
+
+    def record(
+        self, role: str, step: int, data_source: str, code: int, reward: float, timed_out: bool,
+        judge: Optional[Mapping[str, float]] = None,
+    ) -> list[tuple[str, int, dict[str, float]]]:
+        """Count one rollout; returns the (role, step, summary) of earlier steps this closes."""
+        step = int(step)
+        earlier = [key for key in sorted(self._tallies) if key[0] == role and key[1] < step]
+        closed = [item for key in earlier if (item := self.close(*key)) is not None]
+        self._tallies.setdefault((role, step), StepTally()).add(code, reward, timed_out, judge, data_source)
+        return closed
+
+    def summary(self, role: str, step: int) -> dict[str, float]:
+        tally = self._tallies.get((role, int(step)))
+        return tally.summary(f"speciarl/{role}") if tally else {}
+
+    def close(self, role: str, step: int) -> Optional[tuple[str, int, dict[str, float]]]:
+        """End a step: its summary, or ``None`` if no rollout of it was counted (or it is closed)."""
+        tally = self._tallies.pop((role, int(step)), None)
+        if tally is None:
+            return None
+        return role, int(step), tally.summary(f"speciarl/{role}")
+
+    def close_all(self) -> list[tuple[str, int, dict[str, float]]]:
+        return [item for key in sorted(self._tallies) if (item := self.close(*key)) is not None]
+
+    @property
+    def open_steps(self) -> list[tuple[str, int]]:
+        return sorted(self._tallies)

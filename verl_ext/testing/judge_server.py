@@ -11,6 +11,7 @@ Endpoints
         label otherwise (``structured_outputs: {choice: [...]}`` and ``guided_choice`` are
         honoured: a label outside the offered choices is never returned).
     ``GET /v1/models``  lists ``model_name``.   ``GET /health``  200 while up.
+    ``GET /stats``  the counters below as JSON (for a server in another process).
 
 Rule table
     ``rules`` is a mapping ``(ground_truth, prediction) -> label | Category`` (keys are
@@ -301,6 +302,7 @@ class ScriptableJudgeServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/stats", self._stats)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True)
@@ -333,6 +335,18 @@ class ScriptableJudgeServer:
     async def _health(self, request: web.Request) -> web.Response:
         self.stats["health"] += 1
         return web.Response(text="ok")
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """The counters, for a test that runs the server in another process."""
+        return web.json_response(self.stats_snapshot())
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        """``stats``, ``pair_counts`` (as ``[gt, pred, count]`` rows) and ``max_in_flight``, JSON-ready."""
+        return {
+            "stats": dict(self.stats),
+            "pair_counts": [[gt, pred, count] for (gt, pred), count in sorted(self.pair_counts.items())],
+            "max_in_flight": self.max_in_flight,
+        }
 
     async def _models(self, request: web.Request) -> web.Response:
         self.stats["models"] += 1
@@ -462,3 +476,59 @@ def _completion(model: str, content: str) -> dict[str, Any]:
 
 def _unauthorised() -> web.Response:
     return web.json_response({"error": {"message": "missing or wrong API key"}}, status=401)
+
+
+def load_rules_file(path: str) -> tuple[dict[tuple[str, str], Category], Category]:
+    """A rule table from JSON: ``{"rules": [[ground_truth, prediction, label], ...], "default": label}``."""
+    from pathlib import Path
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    rules = {}
+    for row, entry in enumerate(data.get("rules", [])):
+        if not (isinstance(entry, list) and len(entry) == 3):
+            raise ValueError(f"{path}: rules[{row}] must be [ground_truth, prediction, label], got {entry!r}")
+        rules[(str(entry[0]), str(entry[1]))] = _label(entry[2])
+    return rules, _label(data.get("default", "wrong"))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m verl_ext.testing.judge_server --rules FILE``: serve on 127.0.0.1 until stopped."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m verl_ext.testing.judge_server", description=main.__doc__)
+    parser.add_argument("--rules", required=True, help="JSON rule table (see load_rules_file)")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--latency-s", type=float, default=0.0, help="service time of every request")
+    parser.add_argument("--capacity", type=int, default=None, help="requests served at once (default: unlimited)")
+    parser.add_argument("--ready-file", help="write the base URL here once listening")
+    parser.add_argument("--stats-file", help="write the final counters here (JSON) on exit")
+    args = parser.parse_args(argv)
+    rules, default = load_rules_file(args.rules)
+    server = ScriptableJudgeServer(rules, default=default, latency_s=args.latency_s, capacity=args.capacity, port=args.port)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with server:
+            print(f"scripted judge listening on {server.url}", flush=True)
+            if args.ready_file:
+                from pathlib import Path
+
+                tmp = Path(args.ready_file + ".tmp")
+                tmp.write_text(server.url, encoding="utf-8")
+                tmp.replace(args.ready_file)
+            await stop.wait()
+            if args.stats_file:
+                from pathlib import Path
+
+                Path(args.stats_file).write_text(json.dumps(server.stats_snapshot(), indent=1), encoding="utf-8")
+
+    asyncio.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

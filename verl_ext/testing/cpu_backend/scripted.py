@@ -1,0 +1,105 @@
+"""Scripted answer texts for the CPU rollout: real generation, then a known answer.
+
+The offline kit's model has random weights, so it never writes an ``<answer>``: every reward
+would be -1 and every GRPO advantage 0, which tests nothing downstream of the rollout. The
+CPU rollout therefore always runs the model's real ``generate`` (so generation, weight sync
+and the token path are exercised), and then, for most requests, replaces the text with one
+drawn from a list the run is given (class names, a family name, "bird", "None", ...). What
+the reward sees is then a realistic mix of wrong, generic, specific and abstaining answers.
+
+The draw is seeded and depends on the prompt (token ids and image bytes) and on how many
+times that prompt was seen, so the siblings of a GRPO group get different answers; a share
+of prompts gets one answer for all its siblings, so that uniform groups (advantage 0) occur
+too. Tests read the rollout dump and check the reward of every rollout against the offline
+rule; they never need to predict the draw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+#: The key under ``actor_rollout_ref.rollout.custom`` that holds these settings.
+CUSTOM_KEY = "cpu_backend"
+
+
+def scripted_response(label: str) -> str:
+    """The text of a scripted rollout: the policy's format with a fixed reasoning line."""
+    return f"<think>scripted</think><answer>{label}</answer>"
+
+
+@dataclass(frozen=True)
+class ScriptSettings:
+    """``actor_rollout_ref.rollout.custom.cpu_backend``: what the CPU rollout answers.
+
+    ``answers``: labels to draw from (empty: keep every model output); ``raw_share``: share
+    of the scripted draws that keep the model's own text instead (a parse failure with random
+    weights); ``uniform_share``: share of prompts whose siblings all get the same answer;
+    ``log_dir``: where the rollout servers and adapters write their JSONL logs (weight syncs
+    with checksums, requests served).
+    """
+
+    answers: tuple[str, ...] = ()
+    raw_share: float = 0.1
+    uniform_share: float = 0.25
+    seed: int = 0
+    log_dir: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        for name in ("raw_share", "uniform_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"actor_rollout_ref.rollout.custom.{CUSTOM_KEY}.{name} must be in [0, 1], got {value}")
+
+    @classmethod
+    def from_rollout_config(cls, rollout_config: Any) -> "ScriptSettings":
+        custom = getattr(rollout_config, "custom", None) or {}
+        raw = dict(custom.get(CUSTOM_KEY) or {})
+        answers_file = raw.pop("answers_file", None)
+        answers = list(raw.pop("answers", None) or [])
+        if answers_file:
+            answers += json.loads(Path(answers_file).read_text(encoding="utf-8"))
+        known = {"raw_share", "uniform_share", "seed", "log_dir"}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown key(s) under actor_rollout_ref.rollout.custom.{CUSTOM_KEY}: {', '.join(unknown)}; "
+                f"known: answers, answers_file, {', '.join(sorted(known))}"
+            )
+        return cls(answers=tuple(str(a) for a in answers), **raw)
+
+
+@dataclass
+class AnswerScript:
+    """Chooses, per request, whether to keep the model's text or which scripted label to send."""
+
+    settings: ScriptSettings
+    _seen: Counter = field(default_factory=Counter)
+
+    @staticmethod
+    def prompt_key(prompt_ids: Sequence[int], images: Sequence[Any]) -> str:
+        digest = hashlib.sha256(json.dumps(list(map(int, prompt_ids))).encode())
+        for image in images or ():
+            digest.update(image.tobytes() if hasattr(image, "tobytes") else repr(image).encode())
+        return digest.hexdigest()[:16]
+
+    def choose(self, prompt_ids: Sequence[int], images: Sequence[Any]) -> Optional[str]:
+        """The scripted label for this request, or ``None`` to keep the model's own text."""
+        answers = self.settings.answers
+        if not answers:
+            return None
+        key = self.prompt_key(prompt_ids, images)
+        visit = self._seen[key]
+        self._seen[key] += 1
+        prompt_rng = random.Random(f"{self.settings.seed}/{key}")
+        if prompt_rng.random() < self.settings.uniform_share:
+            return prompt_rng.choice(answers)  # the same for every sibling of this prompt
+        rng = random.Random(f"{self.settings.seed}/{key}/{visit}")
+        if rng.random() < self.settings.raw_share:
+            return None
+        return rng.choice(answers)

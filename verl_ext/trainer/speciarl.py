@@ -1,0 +1,58 @@
+"""``trainer.v1.trainer_mode=speciarl``: verl's synchronous PPO trainer plus two guarantees.
+
+1. **No update on a batch the judge could not grade.** When the judge stays down past its
+   failure budget, the rollouts that needed it fail; verl then marks their groups failed and,
+   in the sync trainer, pads the batch with synthetic samples and trains on what is left (a
+   lone survivor of a group gets advantage -1). This trainer asks every reward worker for a
+   judge outage right after the batch is sampled (``on_sample_end``), before any log-prob,
+   advantage or update, and stops with the judge's message. It checks after validation too.
+2. **Every step's reward figures, complete, in the tracker.** At the end of each step
+   (``on_step_end``) and each validation pass it closes the step in the reward's coordinator,
+   after every worker's records are counted, and hands the figures to verl's own tracker
+   call for that step (through ``_pending_sync_metrics``, which verl merges into the step's
+   metrics), and to ``reward.speciarl.metrics_path`` if set. Nothing waits for a next step or
+   for process exit, so the last step and the last validation are never lost.
+
+Everything else is ``PPOTrainerSync``. Registered with verl's ``register_trainer`` when verl's
+trainer module is imported (see ``verl_ext/plugin.py``).
+"""
+
+from __future__ import annotations
+
+from verl.trainer.ppo.v1.trainer_base import register_trainer
+from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+
+from verl_ext.judge.base import JudgeUnavailableError
+from verl_ext.reward import trainer_link
+
+#: The value of ``trainer.v1.trainer_mode`` that selects this trainer.
+TRAINER_MODE = "speciarl"
+
+
+@register_trainer(TRAINER_MODE)
+class SpeciaRLTrainer(PPOTrainerSync):
+    """verl's sync trainer with the judge guard and per-step reward figures (module docstring)."""
+
+    def _reward_handles(self) -> list:
+        return list(self.get_reward_handles() or [])
+
+    def _raise_on_judge_outage(self, when: str) -> None:
+        message = trainer_link.outage_on_any(self._reward_handles())
+        if message:
+            raise JudgeUnavailableError(f"stopping training {when}: the SpeciaRL judge is unavailable: {message}")
+
+    def on_sample_end(self) -> None:
+        self._raise_on_judge_outage(f"before step {self.global_steps} updates the policy")
+        super().on_sample_end()
+
+    def on_step_end(self) -> None:
+        super().on_step_end()
+        figures = trainer_link.close_on_all(self._reward_handles(), "train", self.global_steps)
+        pending = getattr(self, "_pending_sync_metrics", None) or {}
+        self._pending_sync_metrics = {**pending, **figures}
+
+    def _validate(self) -> dict:
+        metrics = super()._validate()
+        self._raise_on_judge_outage(f"after validation at step {self.global_steps}")
+        metrics.update(trainer_link.close_on_all(self._reward_handles(), "val", self.global_steps))
+        return metrics
