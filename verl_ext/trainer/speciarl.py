@@ -13,12 +13,17 @@
    metrics), and to ``reward.speciarl.metrics_path`` if set. Nothing waits for a next step or
    for process exit, so the last step and the last validation are never lost.
 
+It also completes verl's training rollout dump (``trainer.rollout_data_dir``): next to the
+text and the score, each rollout's GRPO ``advantage`` and the reward's ``reward_extra_info``
+(category, correct, specific, ...), as verl's validation dump already has them.
+
 Everything else is ``PPOTrainerSync``. Registered with verl's ``register_trainer`` when verl's
 trainer module is imported (see ``verl_ext/plugin.py``).
 """
 
 from __future__ import annotations
 
+import transfer_queue as tq
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
@@ -56,3 +61,27 @@ class SpeciaRLTrainer(PPOTrainerSync):
         self._raise_on_judge_outage(f"after validation at step {self.global_steps}")
         metrics.update(trainer_link.close_on_all(self._reward_handles(), "val", self.global_steps))
         return metrics
+
+    # ---- the training dump: verl writes text and score; add advantage and reward_extra_info
+    def _log_rollout_data(self, batch, timing_raw: dict, rollout_data_dir: str) -> None:
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["advantages", "extra_fields"])
+        extras = {}
+        # Read the way verl's replay buffer reads reward_extra_info (non-tensor values may be wrapped).
+        for key, advantages, fields in zip(batch.keys, data["advantages"].unbind(), list(data["extra_fields"])):
+            fields = getattr(fields, "data", fields)
+            row = {"advantage": float(advantages.float().mean()) if advantages.numel() else 0.0}
+            row.update((fields.get("reward_extra_info") if isinstance(fields, dict) else None) or {})
+            extras[key] = row
+        self._training_dump_extras = extras
+        try:
+            super()._log_rollout_data(batch, timing_raw, rollout_data_dir)
+        finally:
+            self._training_dump_extras = None
+
+    def _dump_generations(self, inputs, outputs, gts, scores, reward_extra_infos_dict, dump_path) -> None:
+        extras = getattr(self, "_training_dump_extras", None)
+        if extras:  # verl's training dump lists its rows' keys, sorted, under "uid"
+            rows = [extras.get(key, {}) for key in reward_extra_infos_dict["uid"]]
+            for name in sorted({name for row in rows for name in row}):
+                reward_extra_infos_dict[name] = [row.get(name) for row in rows]
+        super()._dump_generations(inputs, outputs, gts, scores, reward_extra_infos_dict, dump_path)
