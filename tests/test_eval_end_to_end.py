@@ -13,7 +13,7 @@ from verl_ext.eval.cli import main
 from verl_ext.eval.model_source import resolve_model
 from verl_ext.eval.pipeline import EvalConfig, run_evaluation
 from verl_ext.eval.sampling import SamplingSettings
-from verl_ext.eval.synthetic import write_eval_parquet
+from verl_ext.testing.eval_data import write_eval_parquet
 from verl_ext.testing.judge_server import ScriptableJudgeServer
 
 SETTINGS = SamplingSettings(n=2, temperature=1.0, top_p=0.9, max_new_tokens=6, seed=3)

@@ -12,7 +12,7 @@ from verl_ext.eval.items import EvalDataError, read_eval_items
 from verl_ext.eval.judging import run_judge_stage
 from verl_ext.eval.pipeline import judge_and_score
 from verl_ext.eval.store import JsonlStore
-from verl_ext.eval.synthetic import write_eval_parquet
+from verl_ext.testing.eval_data import write_eval_parquet
 from verl_ext.judge.base import JudgeUnavailableError
 from verl_ext.testing.rule_judge import RuleTableJudge
 
@@ -115,3 +115,13 @@ def test_compare_rejects_a_folder_without_metrics(tmp_path, capsys):
         from verl_ext.eval.compare import load_run
 
         load_run(tmp_path)
+
+
+def test_cli_rejects_a_misspelt_prompt_variant_before_asking_the_judge(tmp_path, capsys):
+    from verl_ext.eval.cli import main
+
+    code = main(["--model", str(tmp_path), "--data", str(tmp_path / "d.parquet"), "--out", str(tmp_path / "r"),
+                 "--judge-url", "http://127.0.0.1:9/v1", "--prompt-variant", "specfic"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown prompt variant 'specfic'" in err
+    assert not (tmp_path / "r").exists()  # nothing was started

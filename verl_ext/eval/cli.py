@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=2048)
     p.add_argument("--seed", type=int, default=0, help="sampling seed (each image derives its own)")
     p.add_argument("--prompt-variant", default="general",
-                   help="general | specific | another name in core.prompts | custom text | file://path")
+                   help="general | specific | another name in core.prompts | custom text (a sentence) | file://path; "
+                        "a single unknown word is an error (a misspelt name)")
     p.add_argument("--method", help="name of this run in tables and plots (default: from --model)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per generate call (default: 1 for hf, 256 for vllm)")
@@ -107,7 +108,11 @@ def discover_judge_model(settings: dict[str, Any]) -> Optional[str]:
 
 
 def config_from_args(args: argparse.Namespace):
+    from verl_ext.core.prompts import resolve_prompt_text
+    from verl_ext.data.prompt_file import read_prompt_file
     from verl_ext.eval.pipeline import EvalConfig
+
+    resolve_prompt_text(args.prompt_variant, read_file=read_prompt_file)  # a typo fails before the judge is asked
 
     sampling = SamplingSettings(n=args.n, temperature=args.temperature, top_p=args.top_p,
                                 max_new_tokens=args.max_new_tokens, seed=args.seed)

@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from verl_ext.core.answer import extract_answer
 from verl_ext.core.prompts import resolve_prompt_text
+from verl_ext.data.prompt_file import read_prompt_file
 from verl_ext.eval.backends import build_backend
 from verl_ext.eval.backends.base import GenerationBackend
 from verl_ext.eval.items import EvalDataError, EvalItem, read_eval_items
@@ -71,15 +72,11 @@ class EvalConfig:
             raise ValueError(f"judge_chunk_size must be >= 1, got {self.judge_chunk_size}")
         if self.max_pixels is not None and self.max_pixels < 28 * 28:
             raise ValueError(f"max_pixels must be >= 784, got {self.max_pixels}")
+        self.prompt_text()  # a misspelt variant name fails here, before any data is read
 
     def prompt_text(self) -> str:
-        """The policy prompt: a variant name, custom text, or ``file://path``."""
-        if self.prompt_variant.startswith("file://"):
-            path = Path(self.prompt_variant[len("file://"):])
-            if not path.is_file():
-                raise ValueError(f"prompt_variant: no such file {path}")
-            return resolve_prompt_text(path.read_text(encoding="utf-8").strip())
-        return resolve_prompt_text(self.prompt_variant)
+        """The policy prompt: a variant name, custom text, or ``file://path`` (``core.prompts``)."""
+        return resolve_prompt_text(self.prompt_variant, read_file=read_prompt_file)
 
     def method_name(self) -> str:
         if self.method:
