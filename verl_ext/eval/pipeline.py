@@ -7,7 +7,7 @@ Layout of ``--out DIR``::
     DIR/samples.jsonl            one line per sample: answer and grade
     DIR/plots/categories.png     stacked category shares per dataset and method
     DIR/plots/spec_vs_corr.png   specificity vs correctness with HM iso-curves
-    DIR/cache/predict/<key>.jsonl, DIR/cache/judge/<key>.jsonl, DIR/cache/score/<key>.json
+    DIR/cache/predict/<key>.jsonl, DIR/cache/judge/<key>.jsonl
 
 Every cache file is named by the hash of its stage's inputs, so a rerun of the same command
 resumes where it stopped, and a changed input (another model, prompt or judge) starts a
@@ -37,7 +37,6 @@ from verl_ext.eval.report import render_report
 from verl_ext.eval.results import rows_of
 from verl_ext.eval.sampling import SamplingSettings
 from verl_ext.eval.scoring import grade_response, score
-from verl_ext.eval.store import content_key
 from verl_ext.judge.base import Judge
 
 
@@ -153,7 +152,7 @@ async def judge_and_score_async(
     out = Path(out)
     identity = judge_identity(judge_settings)
     pairs = pairs_to_judge((item.ground_truth, responses[item.image_sha256]) for item in items)
-    judge_path = out / "cache" / "judge" / f"{judge_stage_key(identity)}.jsonl"
+    judge_path = out / "cache" / "judge" / f"{judge_stage_key(judge_settings)}.jsonl"
     own_judge = judge is None
     if own_judge:
         judge = _build_judge(judge_settings)
@@ -164,19 +163,9 @@ async def judge_and_score_async(
         if own_judge:
             await judge.aclose()
 
-    score_key = content_key({
-        "stage": "score/1", "n": n, "judge": identity,
-        "items": [[i.data_source, i.image_sha256, i.ground_truth, list(responses[i.image_sha256])] for i in items],
-        "verdicts": sorted([list(p), c] for p, c in judged.verdicts.items()),
-    })
-    score_path = out / "cache" / "score" / f"{score_key}.json"
-    if score_path.is_file():
-        metrics = json.loads(score_path.read_text(encoding="utf-8"))
-    else:
-        metrics = score(items, responses, judged.verdicts, n)
-        _write_json(score_path, metrics)
-
-    metrics = dict(metrics)
+    # Scoring is pure and takes well under a second even for Food-101, so it is never cached:
+    # a cached score could only ever be stale.
+    metrics = score(items, responses, judged.verdicts, n)
     metrics["method"] = method
     metrics["run"] = {**(facts or {}), "judge": identity, "judge_stage": {
         "pairs": len(pairs), "sent": judged.sent, "reused": judged.reused, "errors": len(judged.errors),
