@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
+from verl_ext.core.answer import extract_answer
+
 #: At most one of these is removed from the start of a concept (the first that matches).
 CONCEPT_PREFIXES = ("a ", "an ", "the ", "his ", "her ", "its ", "their ")
 
@@ -38,6 +40,23 @@ CONCEPT_SKIP = frozenset(
     + ["it", "they", "them", "that", "this", "those", "some"]
     + ["which", "who", "whom", "whose", "where", "when", "what", "why", "how"]
 )
+
+
+def open_world_prediction(response: str, source: str = "answer") -> Optional[str]:
+    """The text protocol 2 scores: the ``<answer>`` content, or the whole response; None = parse failure.
+
+    >>> open_world_prediction("<think>a bird</think><answer> Laysan Albatross </answer>")
+    'Laysan Albatross'
+    >>> open_world_prediction("<think>a bird</think> no tags", "response")
+    '<think>a bird</think> no tags'
+    >>> open_world_prediction("   ", "response") is None
+    True
+    """
+    if source == "answer":
+        return extract_answer(response)
+    if source == "response":
+        return response.strip() or None
+    raise ValueError(f"prediction source must be 'answer' or 'response', got {source!r}")
 
 
 def text_inclusion(reference: str, prediction: str) -> float:
@@ -133,21 +152,20 @@ class OpenWorldTally:
         self.n += 1
         self.parse_failures += 1
 
-    def summary(self, with_li: bool = True) -> dict[str, float]:
-        """Means over the samples (LI over those with an LI score) and the counts.
+    def summary(self, metrics: Sequence[str] = METRICS) -> dict[str, float]:
+        """Means of the ``metrics`` asked over the samples (LI over those with a score) and the counts.
 
         >>> tally = OpenWorldTally()
         >>> tally.add(1.0, 0.8, 0.9, 1.0); tally.add_parse_failure()
         >>> tally.summary()
-        {'ti': 0.5, 'ss': 0.4, 'cs': 0.45, 'li': 0.5, 'n_samples': 2.0, 'n_parse_failures': 1.0, 'n_li_errors': 0.0}
+        {'ti': 0.5, 'li': 0.5, 'ss': 0.4, 'cs': 0.45, 'n_samples': 2.0, 'n_parse_failures': 1.0, 'n_li_errors': 0.0}
         """
-        mean = (lambda total: total / self.n) if self.n else (lambda total: 0.0)
-        out = {"ti": mean(self.ti), "ss": mean(self.ss), "cs": mean(self.cs)}
-        if with_li:
-            scored = self.n - self.li_errors
-            out["li"] = self.li / scored if scored else 0.0
+        scored = self.n - self.li_errors
+        means = {"ti": self.ti / self.n if self.n else 0.0, "li": self.li / scored if scored else 0.0,
+                 "ss": self.ss / self.n if self.n else 0.0, "cs": self.cs / self.n if self.n else 0.0}
+        out = {m: means[m] for m in METRICS if m in metrics}
         out.update(n_samples=float(self.n), n_parse_failures=float(self.parse_failures),
-                   n_li_errors=float(self.li_errors if with_li else 0))
+                   n_li_errors=float(self.li_errors if "li" in metrics else 0))
         return out
 
 

@@ -59,10 +59,13 @@ def judge_identity(settings: Mapping[str, Any], task: JudgeTask = GRADING) -> di
     behind another address answers alike."""
     identity: dict[str, Any] = {"impl": settings.get("impl") or None, "model": settings.get("model"),
                                 "prompt_version": task.name}
-    if identity["impl"] is None:
+    if identity["impl"] is None:  # read from the request actually sent, so each task reports its own
         config = _judge_config(settings)
-        identity.update(constraint=config.constraint, enable_thinking=config.enable_thinking,
-                        max_tokens=config.reply_token_limit)
+        request = task.request_body(config, str(config.model), ("{reference}", "{prediction}"))
+        constraint = "json_schema" if "response_format" in request else (
+            "choice" if "structured_outputs" in request else "text")
+        identity.update(constraint=constraint, enable_thinking=config.enable_thinking,
+                        max_tokens=request.get("max_tokens"))
     return identity
 
 
