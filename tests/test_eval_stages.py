@@ -102,9 +102,12 @@ def test_compare_prints_runs_side_by_side_and_plots(tmp_path, capsys):
                         method=name, progress=False)
     assert compare_main([str(tmp_path / "base"), str(tmp_path / "speciarl"), "--out", str(tmp_path / "cmp")]) == 0
     text = capsys.readouterr().out
-    assert "| base | 0.000 | 1.000 | 0.000 |" in text
-    assert "| speciarl | 1.000 | 1.000 | 1.000 |" in text
-    assert (tmp_path / "cmp" / "spec_vs_corr.png").is_file() and (tmp_path / "cmp" / "categories.png").is_file()
+    # Fine-grained group: W A G S- S S+ shares (%), then Spec, Corr, HM.
+    assert "| base | 0.0 | 0.0 | 100.0 | 0.0 | 0.0 | 0.0 | 0.000 | 1.000 | 0.000 |" in text
+    assert "| speciarl | 0.0 | 0.0 | 0.0 | 0.0 | 100.0 | 0.0 | 1.000 | 1.000 | 1.000 |" in text
+    assert "Protocol 2" not in text  # neither run computed it
+    for plot in ("spec_vs_corr.png", "categories.png", "figure1.png"):
+        assert (tmp_path / "cmp" / plot).is_file()
 
 
 def test_compare_rejects_a_folder_without_metrics(tmp_path, capsys):
