@@ -102,9 +102,9 @@ def test_compare_prints_runs_side_by_side_and_plots(tmp_path, capsys):
                         method=name, progress=False)
     assert compare_main([str(tmp_path / "base"), str(tmp_path / "speciarl"), "--out", str(tmp_path / "cmp")]) == 0
     text = capsys.readouterr().out
-    # Fine-grained group: W A G S- S S+ shares (%), then Spec, Corr, HM.
-    assert "| base | 0.0 | 0.0 | 100.0 | 0.0 | 0.0 | 0.0 | 0.000 | 1.000 | 0.000 |" in text
-    assert "| speciarl | 0.0 | 0.0 | 0.0 | 0.0 | 100.0 | 0.0 | 1.000 | 1.000 | 1.000 |" in text
+    # Fine-grained group: W A G S- S S+ and parse-failure shares (%), then Spec, Corr, HM.
+    assert "| base | 0.0 | 0.0 | 100.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.000 | 1.000 | 0.000 |" in text
+    assert "| speciarl | 0.0 | 0.0 | 0.0 | 0.0 | 100.0 | 0.0 | 0.0 | 1.000 | 1.000 | 1.000 |" in text
     assert "Protocol 2" not in text  # neither run computed it
     for plot in ("spec_vs_corr.png", "categories.png", "figure1.png"):
         assert (tmp_path / "cmp" / plot).is_file()

@@ -51,9 +51,9 @@ def _groups_of(rows: Sequence[ResultRow | OpenWorldRow]) -> list[str]:
 
 
 def protocol_one_table(rows: Sequence[ResultRow]) -> str:
-    """Method x group: the six category shares (%), Spec, Corr and HM (the paper's protocol-1 layout)."""
+    """Method x group: the six category shares and parse failures (%), Spec, Corr and HM (protocol 1)."""
     groups = _groups_of(rows)
-    labels = [c.label for c in Category]
+    labels = [c.label for c in Category] + ["parse failure"]
     header = ["Method"] + [f"{GROUP_TITLES[g]} {m}" for g in groups
                            for m in [f"{SHORT[l]} %" for l in labels] + ["Spec", "Corr", "HM"]]
     body = []
