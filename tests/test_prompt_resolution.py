@@ -116,3 +116,13 @@ def test_production_code_never_imports_the_test_kit_and_the_core_imports_only_it
             if relative.parts[0] == "core" and (name.startswith("verl") and not name.startswith("verl_ext.core")):
                 offenders.append(f"{relative} (pure core) imports {name}")
     assert not offenders
+
+
+def test_the_dry_run_rejects_an_unknown_metric():
+    from verl_ext.recipes.errors import RecipeError
+    from verl_ext.recipes.eval_dry_run import check_eval_arguments
+
+    base = ["--model", "m", "--data", "d", "--out", "o"]
+    assert check_eval_arguments(base + ["--metrics", "judge,owc"])["metrics"] == "judge,owc"
+    with pytest.raises(RecipeError, match="unknown metric 'owk'"):
+        check_eval_arguments(base + ["--metrics", "judge,owk"])

@@ -1,7 +1,7 @@
 """Check an evaluation recipe's ``python -m verl_ext.eval`` arguments without a GPU or a judge.
 
-Parses the arguments with the evaluation CLI's own parser, validates the sampling settings and
-the prompt variant, prints them, and with ``DRY_RUN_CONFIG=FILE`` writes them to FILE as YAML.
+Parses the arguments with the evaluation CLI's own parser, validates the sampling settings, the
+prompt variant and the metrics asked, prints them, and with ``DRY_RUN_CONFIG=FILE`` writes them to FILE as YAML.
 
 CLI: ``python -m verl_ext.recipes.eval_dry_run -- <arguments of python -m verl_ext.eval>``
 """
@@ -23,6 +23,7 @@ def check_eval_arguments(argv: Sequence[str]) -> dict[str, Any]:
     from verl_ext.core.prompts import PromptVariantError, resolve_prompt_text
     from verl_ext.data.prompt_file import read_prompt_file
     from verl_ext.eval.cli import build_parser
+    from verl_ext.eval.open_world import parse_metrics
     from verl_ext.eval.sampling import SamplingSettings
 
     parser = build_parser()
@@ -39,6 +40,10 @@ def check_eval_arguments(argv: Sequence[str]) -> dict[str, Any]:
         resolve_prompt_text(args.prompt_variant, read_file=read_prompt_file)
     except PromptVariantError as exc:
         raise RecipeError(f"--prompt-variant: {exc}") from exc
+    try:
+        parse_metrics(args.metrics)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from exc
     return {key: (str(value) if isinstance(value, Path) else value) for key, value in sorted(vars(args).items())}
 
 
