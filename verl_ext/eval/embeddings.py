@@ -17,7 +17,6 @@ sentence-transformers documentation's three example sentences against the publis
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -53,14 +52,10 @@ def default_encoder_path() -> Path:
 
 def weights_sha256(folder: Path) -> Optional[str]:
     """The SHA-256 of ``folder/model.safetensors``, or None when the copy has no such file."""
+    from verl_ext.data_prep.download import file_digest
+
     path = Path(folder) / "model.safetensors"
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "sha256") if path.is_file() else None
 
 
 @dataclass(frozen=True)
