@@ -104,12 +104,13 @@ def normalised_pair(ground_truth: str, response: str) -> Optional[Pair]:
     return normalise_label(ground_truth), normalise_label(answer)
 
 
-def pairs_to_judge(truths_and_responses: Iterable[tuple[str, Iterable[str]]]) -> list[Pair]:
-    """Distinct normalised pairs, in first-seen order."""
+def pairs_to_judge(truths_and_responses: Iterable[tuple[str, Iterable[str]]],
+                   pair_of: Callable[[str, str], Optional[Pair]] = normalised_pair) -> list[Pair]:
+    """Distinct pairs (``pair_of(truth, response)``, normalised by default; None skipped), in first-seen order."""
     ordered: dict[Pair, None] = {}
     for truth, responses in truths_and_responses:
         for response in responses:
-            pair = normalised_pair(truth, response)
+            pair = pair_of(truth, response)
             if pair is not None:
                 ordered.setdefault(pair)
     return list(ordered)

@@ -32,7 +32,7 @@ from verl_ext.core.open_world import (
     text_inclusion,
 )
 from verl_ext.eval.items import EvalItem
-from verl_ext.eval.judging import JudgeResult, judge_identity, judge_stage_key, run_judge_stage
+from verl_ext.eval.judging import JudgeResult, judge_identity, judge_stage_key, pairs_to_judge, run_judge_stage
 from verl_ext.eval.store import JsonlStore, code_fingerprint, content_key, library_versions
 
 Pair = tuple[str, str]
@@ -79,13 +79,11 @@ class OpenWorldSettings:
 
 def distinct_pairs(items: Sequence[EvalItem], responses: Mapping[str, Sequence[str]], source: str) -> list[Pair]:
     """Distinct (reference, prediction) pairs of the parsed responses, in first-seen order."""
-    ordered: dict[Pair, None] = {}
-    for item in items:
-        for response in responses[item.image_sha256]:
-            prediction = open_world_prediction(response, source)
-            if prediction is not None:
-                ordered.setdefault((item.ground_truth, prediction))
-    return list(ordered)
+    def pair_of(reference: str, response: str) -> Optional[Pair]:
+        prediction = open_world_prediction(response, source)
+        return None if prediction is None else (reference, prediction)
+
+    return pairs_to_judge(((i.ground_truth, responses[i.image_sha256]) for i in items), pair_of)
 
 
 @dataclass

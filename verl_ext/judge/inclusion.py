@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from verl_ext.core.open_world import llm_inclusion
+from verl_ext.judge.base import check_answer_or_error
 from verl_ext.judge.config import JudgeConfig
 from verl_ext.judge.task import JudgeTask, Pair
 
@@ -51,8 +52,7 @@ class InclusionVerdict:
     source: str = "llm"
 
     def __post_init__(self) -> None:
-        if (self.score is None) == (self.error is None):
-            raise ValueError("an inclusion verdict has either a score or an error, not both or neither")
+        check_answer_or_error(self.score, self.error, "a score")
 
     @property
     def ok(self) -> bool:
