@@ -154,3 +154,18 @@ def test_eval_items_feed_distinct_pairs_once(tmp_path):
                  items[1].image_sha256: ["<answer>pizza</answer>"]}
     assert distinct_pairs(items, responses, "answer") == [("pizza", "pizza")]
     assert distinct_pairs(items, responses, "response")[-1] == ("pizza", "nothing")
+
+
+def test_a_run_asking_only_ti_and_ss_needs_no_judge_and_reports_only_those(tmp_path):
+    from verl_ext.eval.pipeline import judge_and_score
+
+    items = read_eval_items(write_eval_parquet(tmp_path / "d.parquet", "food101", ["pizza", "ramen"]))
+    responses = {i.image_sha256: [f"<answer>{a}</answer>"] for i, a in zip(items, ["pizza slice", "udon"])}
+    metrics, judged = judge_and_score(items, responses, n=1, judge=None, judge_settings={}, out=tmp_path / "r",
+                                      method="m", progress=False, metrics=("ti", "ss"))
+    assert judged is None and "samples" not in metrics["datasets"]["food101"] and metrics["complete"]
+    assert set(metrics["datasets"]["food101"]["open_world"]) >= {"ti", "ss"}
+    assert metrics["datasets"]["food101"]["open_world"]["ti"] == 0.5
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "| Method | Fine-grained TI | Fine-grained SS |" in report and "Protocol 1 status" not in report
+    assert not (tmp_path / "r" / "plots").exists()

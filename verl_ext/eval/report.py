@@ -71,25 +71,30 @@ def _x100(value: Optional[float]) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
+def _open_world_columns(rows: Sequence[OpenWorldRow]) -> list[tuple[str, str]]:
+    """The protocol-2 metrics any of the rows computed, in the paper's order."""
+    return [(m, t) for m, t in OPEN_WORLD_COLUMNS if any(m in s for r in rows for s in r.datasets.values())]
+
+
 def open_world_table(rows: Sequence[OpenWorldRow]) -> str:
     """Method x group: TI, LI, SS, CS x100 (protocol 2, Conti et al.'s layout)."""
-    groups = _groups_of(rows)
-    header = ["Method"] + [f"{GROUP_TITLES[g]} {title}" for g in groups for _, title in OPEN_WORLD_COLUMNS]
-    body = [[r.method] + [_x100(r.groups.get(g, {}).get(m)) for g in groups for m, _ in OPEN_WORLD_COLUMNS]
-            for r in rows]
+    groups, columns = _groups_of(rows), _open_world_columns(rows)
+    header = ["Method"] + [f"{GROUP_TITLES[g]} {title}" for g in groups for _, title in columns]
+    body = [[r.method] + [_x100(r.groups.get(g, {}).get(m)) for g in groups for m, _ in columns] for r in rows]
     return _table(header, body)
 
 
 def open_world_dataset_table(rows: Sequence[OpenWorldRow]) -> str:
     """Per dataset and method: TI, LI, SS, CS x100 with the sample, parse-failure and LI-error counts."""
-    header = ["Dataset", "Method", "Samples", "Parse fail", "LI err"] + [t for _, t in OPEN_WORLD_COLUMNS]
+    columns = _open_world_columns(rows)
+    header = ["Dataset", "Method", "Samples", "Parse fail", "LI err"] + [t for _, t in columns]
     body = []
     for d in dataset_order(rows):
         for r in rows:
             s = r.datasets.get(d)
             if s is not None:
                 body.append([d, r.method, str(int(s["n_samples"])), str(int(s["n_parse_failures"])),
-                             str(int(s["n_li_errors"]))] + [_x100(s.get(m)) for m, _ in OPEN_WORLD_COLUMNS])
+                             str(int(s["n_li_errors"]))] + [_x100(s.get(m)) for m, _ in columns])
     return _table(header, body)
 
 
@@ -115,9 +120,11 @@ def distribution_table(rows: Sequence[ResultRow]) -> str:
     return _table(header, body)
 
 
-def definitions_section(open_world: bool = False) -> str:
-    lines = ["## Metric definitions", "", f"Protocol 1 status: {DEFINITIONS['status']}.", ""]
-    lines += [f"- **{k}**: {v}" for k, v in DEFINITIONS.items() if k != "status"]
+def definitions_section(open_world: bool = False, protocol_one: bool = True) -> str:
+    lines = ["## Metric definitions"]
+    if protocol_one:
+        lines += ["", f"Protocol 1 status: {DEFINITIONS['status']}.", ""]
+        lines += [f"- **{k}**: {v}" for k, v in DEFINITIONS.items() if k != "status"]
     if open_world:
         lines += ["", f"Protocol 2 status: {OPEN_WORLD_DEFINITIONS['status']}.", ""]
         lines += [f"- **{k}**: {v}" for k, v in OPEN_WORLD_DEFINITIONS.items() if k != "status"]
@@ -150,5 +157,5 @@ def render_report(rows: Sequence[ResultRow], *, title: str, facts: Mapping[str, 
     parts += protocol_two_sections(open_world)
     if plots:
         parts += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
-    parts += [definitions_section(bool(open_world)), ""]
+    parts += [definitions_section(bool(open_world), protocol_one=bool(rows)), ""]
     return "\n".join(parts)
