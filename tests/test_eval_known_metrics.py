@@ -10,7 +10,7 @@ import pytest
 
 from verl_ext.eval.items import read_eval_items
 from verl_ext.eval.pipeline import judge_and_score
-from verl_ext.eval.synthetic import write_eval_parquet
+from verl_ext.testing.eval_data import write_eval_parquet
 from verl_ext.testing.judge_server import ScriptableJudgeServer
 
 A = "<think>looks like it</think><answer>{}</answer>"

@@ -12,7 +12,7 @@ from verl_ext.eval.items import EvalDataError, read_eval_items
 from verl_ext.eval.judging import run_judge_stage
 from verl_ext.eval.pipeline import judge_and_score
 from verl_ext.eval.store import JsonlStore
-from verl_ext.eval.synthetic import write_eval_parquet
+from verl_ext.testing.eval_data import write_eval_parquet
 from verl_ext.judge.base import JudgeUnavailableError
 from verl_ext.testing.rule_judge import RuleTableJudge
 
@@ -102,9 +102,12 @@ def test_compare_prints_runs_side_by_side_and_plots(tmp_path, capsys):
                         method=name, progress=False)
     assert compare_main([str(tmp_path / "base"), str(tmp_path / "speciarl"), "--out", str(tmp_path / "cmp")]) == 0
     text = capsys.readouterr().out
-    assert "| base | 0.000 | 1.000 | 0.000 |" in text
-    assert "| speciarl | 1.000 | 1.000 | 1.000 |" in text
-    assert (tmp_path / "cmp" / "spec_vs_corr.png").is_file() and (tmp_path / "cmp" / "categories.png").is_file()
+    # Fine-grained group: W A G S- S S+ and parse-failure shares (%), then Spec, Corr, HM.
+    assert "| base | 0.0 | 0.0 | 100.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.000 | 1.000 | 0.000 |" in text
+    assert "| speciarl | 0.0 | 0.0 | 0.0 | 0.0 | 100.0 | 0.0 | 0.0 | 1.000 | 1.000 | 1.000 |" in text
+    assert "Protocol 2" not in text  # neither run computed it
+    for plot in ("spec_vs_corr.png", "categories.png", "figure1.png"):
+        assert (tmp_path / "cmp" / plot).is_file()
 
 
 def test_compare_rejects_a_folder_without_metrics(tmp_path, capsys):
@@ -115,3 +118,13 @@ def test_compare_rejects_a_folder_without_metrics(tmp_path, capsys):
         from verl_ext.eval.compare import load_run
 
         load_run(tmp_path)
+
+
+def test_cli_rejects_a_misspelt_prompt_variant_before_asking_the_judge(tmp_path, capsys):
+    from verl_ext.eval.cli import main
+
+    code = main(["--model", str(tmp_path), "--data", str(tmp_path / "d.parquet"), "--out", str(tmp_path / "r"),
+                 "--judge-url", "http://127.0.0.1:9/v1", "--prompt-variant", "specfic"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown prompt variant 'specfic'" in err
+    assert not (tmp_path / "r").exists()  # nothing was started

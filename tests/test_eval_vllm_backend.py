@@ -137,7 +137,7 @@ def test_missing_vllm_is_a_clear_error(monkeypatch, offline_kit):
 
 def test_pipeline_runs_through_the_vllm_backend(offline_kit, tmp_path):
     from verl_ext.eval.pipeline import EvalConfig, run_evaluation
-    from verl_ext.eval.synthetic import write_eval_parquet
+    from verl_ext.testing.eval_data import write_eval_parquet
 
     data = write_eval_parquet(tmp_path / "pets.parquet", "oxford_pets", ["samoyed", "pug"])
     fake = FakeVLLM()

@@ -1,8 +1,8 @@
 """Evaluation metrics: category shares, correctness, specificity and their harmonic mean.
 
-The paper reports HM = 2·Spec·Corr / (Spec + Corr). Its definitions of correctness and
-specificity are not confirmed (``speciarl-method.md`` §11); we use the inferred ones and
-say so wherever they are reported:
+The paper reports HM = 2·Spec·Corr / (Spec + Corr). It does not publish its definitions of
+correctness and specificity, and the original code computes neither; we use the ones inferred
+from its reported numbers and say so wherever they are reported:
 
 * **correctness** = share of graded predictions judged generic, less specific, specific
   or more specific. Wrong, abstain and parse failures count as not correct.
@@ -98,9 +98,9 @@ class GradeTally:
 
 
 def average_summaries(summaries: Mapping[str, Mapping[str, float]], members: Sequence[str]) -> dict[str, float]:
-    """Unweighted mean over datasets of correctness, specificity and HM (HM averaged per dataset)."""
+    """Unweighted mean over datasets of correctness, specificity, HM (averaged per dataset) and the shares."""
     present = [summaries[m] for m in members if m in summaries]
     if not present:
         return {}
-    keys = ("correctness", "specificity", "hm")
-    return {k: sum(s[k] for s in present) / len(present) for k in keys}
+    keys = ["correctness", "specificity", "hm"] + [k for k in present[0] if k.startswith("share/")]
+    return {k: sum(s[k] for s in present) / len(present) for k in keys if all(k in s for s in present)}

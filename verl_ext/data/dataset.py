@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -33,7 +32,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from verl.utils.dataset.rl_dataset import RLHFDataset
 from verl.utils.tokenizer import build_multimodal_processor_inputs
 
-from verl_ext.core.prompts import PROMPT_VARIANTS, PromptVariantError, build_prompt_messages, resolve_prompt_text
+from verl_ext.core.prompts import PROMPT_VARIANTS, PromptVariantError, prompt_messages, resolve_prompt_text
+from verl_ext.data.prompt_file import read_prompt_file
 
 logger = logging.getLogger(__name__)
 
@@ -89,21 +89,8 @@ def _prompt_text(value: Any) -> str:
     key = "data.speciarl.prompt_variant"
     if not isinstance(value, str):
         raise DatasetSettingsError(f"{key} must be a string, got {value!r}")
-    if value.startswith("file://"):
-        path = os.path.expanduser(value[len("file://"):])
-        try:
-            with open(path, encoding="utf-8") as handle:
-                value = handle.read().strip()
-        except OSError as error:
-            raise DatasetSettingsError(f"{key}: cannot read prompt file {path}: {error.strerror}") from error
-    elif re.fullmatch(r"[A-Za-z0-9_\-]+", value) and value not in PROMPT_VARIANTS:
-        # A single word is almost certainly a mistyped variant name, not a prompt.
-        raise DatasetSettingsError(
-            f"{key}: unknown variant {value!r}; choose one of {sorted(PROMPT_VARIANTS)}, write a full "
-            "custom prompt, or give file://path"
-        )
     try:
-        return resolve_prompt_text(value)
+        return resolve_prompt_text(value, read_file=read_prompt_file)
     except PromptVariantError as error:
         raise DatasetSettingsError(f"{key}: {error}") from error
 
@@ -196,7 +183,7 @@ class FineGrainedImageDataset(RLHFDataset):
         images = example.get(self.image_key, None) or []
         if len(images) != 1:
             raise BadImageRowError(f"expected exactly one image per row, found {len(images)}")
-        example[key] = build_prompt_messages(self.speciarl.prompt_text)
+        example[key] = prompt_messages(self.speciarl.prompt_text)
         return super()._build_messages(example, key)
 
     # ---- start-up check (replaces the silent drop) --------------------------------------------

@@ -1,26 +1,40 @@
-"""Judge stage: grade every distinct (ground truth, answer) pair once, through the Judge protocol.
+"""Judge stages: ask a judge about every distinct pair once, through the judge client.
 
-Answers are extracted from the responses (``core.answer.extract_answer``); parse failures
+Protocol 1 grades (ground truth, answer) pairs into the six categories; protocol 2's LLM
+inclusion (LI) asks the same client with another task (``judge.inclusion``). For protocol 1,
+answers are extracted from the responses (``core.answer.extract_answer``); parse failures
 never reach the judge. Pairs are normalised (``core.answer.normalise_label``), deduplicated,
-and sent in chunks with ``grade_many``; each chunk's successful verdicts are appended to
+and sent in chunks with ``grade_many``; each chunk's successful answers are appended to
 disk before the next chunk starts. Judge errors are counted, never stored, and so are
 retried by the next run. A network error or an unavailable judge never discards finished
 work: the stage ends, the score stage reports the errors, and a rerun finishes the job.
+
+The stage file is keyed by everything that changes the judge's answers
+(:func:`judge_stage_key`): the model (or test double and its settings), the exact request the
+server receives apart from the pair (prompt text, temperature, reply token limit, output
+constraint, thinking flag), and the source of the code that reads the replies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from tqdm import tqdm
 
 from verl_ext.core.answer import extract_answer, normalise_label
+from verl_ext.eval.store import JsonlStore, code_fingerprint, content_key
 from verl_ext.judge.base import Judge, JudgeUnavailableError
-from verl_ext.eval.store import JsonlStore, content_key
+from verl_ext.judge.task import GRADING, JudgeTask
 
 Pair = tuple[str, str]
+
+#: Judge settings that change how the server is reached, never what it answers.
+TRANSPORT_SETTINGS = frozenset({
+    "urls", "api_key_env", "timeout_s", "max_retries", "max_concurrency", "failure_budget_s", "on_failure",
+    "cache_path", "cache_size", "backoff_base_s", "backoff_max_s", "breaker_failures", "breaker_cooldown_s",
+})
 
 
 @dataclass
@@ -39,24 +53,47 @@ class JudgeResult:
         return not self.errors
 
 
-def judge_identity(settings: Mapping[str, Any]) -> dict:
-    """What makes two judges give the same grades: model (or test double), prompt, constraint.
-
-    Server URLs are left out on purpose: the same model behind another address grades alike.
-    """
-    identity = {"impl": settings.get("impl") or None, "model": settings.get("model"),
-                "constraint": settings.get("constraint")}
-    try:
-        from verl_ext.judge import prompt as judge_prompt
-
-        identity["prompt_version"] = getattr(judge_prompt, "PROMPT_VERSION", None)
-    except ImportError:
-        identity["prompt_version"] = None
+def judge_identity(settings: Mapping[str, Any], task: JudgeTask = GRADING) -> dict:
+    """The judge as the report names it: model (or test double), prompt version and the
+    settings that change its answers. Server URLs are left out on purpose: the same model
+    behind another address answers alike."""
+    identity: dict[str, Any] = {"impl": settings.get("impl") or None, "model": settings.get("model"),
+                                "prompt_version": task.name}
+    if identity["impl"] is None:  # read from the request actually sent, so each task reports its own
+        config = _judge_config(settings)
+        request = task.request_body(config, str(config.model), ("{reference}", "{prediction}"))
+        constraint = "json_schema" if "response_format" in request else (
+            "choice" if "structured_outputs" in request else "text")
+        identity.update(constraint=constraint, enable_thinking=config.enable_thinking,
+                        max_tokens=request.get("max_tokens"))
     return identity
 
 
-def judge_stage_key(identity: Mapping[str, Any]) -> str:
-    return content_key({"stage": "judge/1", **identity})
+def judge_stage_key(settings: Mapping[str, Any], task: JudgeTask = GRADING) -> str:
+    """The stage file's key: everything that changes the answers (see the module docstring)."""
+    answer_settings = {k: v for k, v in settings.items() if k not in TRANSPORT_SETTINGS}
+    impl = settings.get("impl")
+    if impl:  # a test double: its own settings (e.g. a rule table) and its code decide
+        code = [code_fingerprint(*task.modules), _impl_code(str(impl))]
+        return content_key({"stage": "judge", "task": task.name, "settings": answer_settings, "code": code})
+    config = _judge_config(settings)
+    request = task.request_body(config, str(config.model), ("{reference}", "{prediction}"))
+    return content_key({"stage": "judge", "task": task.name, "settings": answer_settings, "request": request,
+                        "code": code_fingerprint(*task.modules)})
+
+
+def _impl_code(impl: str) -> Optional[str]:
+    """The source fingerprint of a ``module:factory`` judge, or None for a judge passed in by name only."""
+    try:
+        return code_fingerprint(impl.partition(":")[0])
+    except (ValueError, ImportError):
+        return None
+
+
+def _judge_config(settings: Mapping[str, Any]):
+    from verl_ext.judge.config import JudgeConfig
+
+    return JudgeConfig.from_mapping(settings)
 
 
 def normalised_pair(ground_truth: str, response: str) -> Optional[Pair]:
@@ -67,12 +104,13 @@ def normalised_pair(ground_truth: str, response: str) -> Optional[Pair]:
     return normalise_label(ground_truth), normalise_label(answer)
 
 
-def pairs_to_judge(truths_and_responses: Iterable[tuple[str, Iterable[str]]]) -> list[Pair]:
-    """Distinct normalised pairs, in first-seen order."""
+def pairs_to_judge(truths_and_responses: Iterable[tuple[str, Iterable[str]]],
+                   pair_of: Callable[[str, str], Optional[Pair]] = normalised_pair) -> list[Pair]:
+    """Distinct pairs (``pair_of(truth, response)``, normalised by default; None skipped), in first-seen order."""
     ordered: dict[Pair, None] = {}
     for truth, responses in truths_and_responses:
         for response in responses:
-            pair = normalised_pair(truth, response)
+            pair = pair_of(truth, response)
             if pair is not None:
                 ordered.setdefault(pair)
     return list(ordered)
@@ -82,6 +120,11 @@ def _pair_key(pair: Pair) -> str:
     return content_key(list(pair))
 
 
+def category_label(verdict: Any) -> str:
+    """What the protocol-1 stage stores of a verdict: its category label."""
+    return verdict.category.label
+
+
 async def run_judge_stage(
     pairs: list[Pair],
     judge: Judge,
@@ -89,8 +132,14 @@ async def run_judge_stage(
     store_path: Path,
     chunk_size: int = 512,
     progress: bool = True,
+    answer_of: Callable[[Any], Any] = category_label,
+    desc: str = "judge",
 ) -> JudgeResult:
-    """Grade the pairs missing from ``store_path``; return verdicts for all of them."""
+    """Ask about the pairs missing from ``store_path``; return the answers for all of them.
+
+    ``answer_of`` reads the stored answer from a successful verdict (the category label by
+    default; the LI stage stores the inclusion score).
+    """
     store = JsonlStore(store_path)
     stored = store.load()
     result = JudgeResult(verdicts={})
@@ -98,11 +147,11 @@ async def run_judge_stage(
     for pair in pairs:
         record = stored.get(_pair_key(pair))
         if record is not None:
-            result.verdicts[pair] = record["category"]
+            result.verdicts[pair] = record["answer"]
         else:
             todo.append(pair)
     result.reused = len(result.verdicts)
-    with tqdm(total=len(todo), desc="judge", unit="pair", disable=not progress) as bar:
+    with tqdm(total=len(todo), desc=desc, unit="pair", disable=not progress) as bar:
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start:start + chunk_size]
             if result.stopped_early:
@@ -121,9 +170,10 @@ async def run_judge_stage(
             records = []
             for pair, verdict in zip(chunk, verdicts):
                 if verdict.ok:
-                    result.verdicts[pair] = verdict.category.label
+                    answer = answer_of(verdict)
+                    result.verdicts[pair] = answer
                     records.append({"key": _pair_key(pair), "gt": pair[0], "pred": pair[1],
-                                    "category": verdict.category.label, "source": verdict.source})
+                                    "answer": answer, "source": verdict.source})
                 else:
                     result.errors[pair] = verdict.error or "unknown judge error"
             store.append(records)

@@ -7,7 +7,7 @@ Layout of ``--out DIR``::
     DIR/samples.jsonl            one line per sample: answer and grade
     DIR/plots/categories.png     stacked category shares per dataset and method
     DIR/plots/spec_vs_corr.png   specificity vs correctness with HM iso-curves
-    DIR/cache/predict/<key>.jsonl, DIR/cache/judge/<key>.jsonl, DIR/cache/score/<key>.json
+    DIR/cache/predict/<key>.jsonl, DIR/cache/judge/<key>.jsonl
 
 Every cache file is named by the hash of its stage's inputs, so a rerun of the same command
 resumes where it stopped, and a changed input (another model, prompt or judge) starts a
@@ -24,19 +24,19 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from verl_ext.core.answer import extract_answer
+from verl_ext.core.open_world import open_world_prediction
 from verl_ext.core.prompts import resolve_prompt_text
+from verl_ext.data.prompt_file import read_prompt_file
 from verl_ext.eval.backends import build_backend
 from verl_ext.eval.backends.base import GenerationBackend
 from verl_ext.eval.items import EvalDataError, EvalItem, read_eval_items
 from verl_ext.eval.judging import JudgeResult, judge_identity, judge_stage_key, pairs_to_judge, run_judge_stage
 from verl_ext.eval.model_source import fingerprint, resolve_model
-from verl_ext.eval.plots import plot_category_bars, plot_spec_vs_corr
+from verl_ext.eval.open_world import PROTOCOL_TWO, OpenWorldSettings, evaluate_open_world, parse_metrics
 from verl_ext.eval.predict import PredictResult, predict_stage_key, run_predict_stage
-from verl_ext.eval.report import render_report
-from verl_ext.eval.results import rows_of
+from verl_ext.eval.run_outputs import write_json, write_run_outputs
 from verl_ext.eval.sampling import SamplingSettings
-from verl_ext.eval.scoring import grade_response, score
-from verl_ext.eval.store import content_key
+from verl_ext.eval.scoring import OPEN_WORLD_DEFINITIONS, grade_response, score
 from verl_ext.judge.base import Judge
 
 
@@ -58,9 +58,15 @@ class EvalConfig:
     judge_chunk_size: int = 512
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     progress: bool = True
+    #: Protocols to compute (``open_world.parse_metrics``): ``judge`` and/or ``ti``, ``li``, ``ss``, ``cs``.
+    metrics: Sequence[str] = ("judge",)
+    open_world: OpenWorldSettings = field(default_factory=OpenWorldSettings)
+    #: Settings of the LI judge (same keys as ``judge``); needed when ``li`` is in ``metrics``.
+    li_judge: Optional[Mapping[str, Any]] = None
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
+        self.metrics = parse_metrics(self.metrics)
         if not self.data:
             raise ValueError("data: give at least one parquet file")
         if self.backend not in ("hf", "vllm"):
@@ -71,15 +77,11 @@ class EvalConfig:
             raise ValueError(f"judge_chunk_size must be >= 1, got {self.judge_chunk_size}")
         if self.max_pixels is not None and self.max_pixels < 28 * 28:
             raise ValueError(f"max_pixels must be >= 784, got {self.max_pixels}")
+        self.prompt_text()  # a misspelt variant name fails here, before any data is read
 
     def prompt_text(self) -> str:
-        """The policy prompt: a variant name, custom text, or ``file://path``."""
-        if self.prompt_variant.startswith("file://"):
-            path = Path(self.prompt_variant[len("file://"):])
-            if not path.is_file():
-                raise ValueError(f"prompt_variant: no such file {path}")
-            return resolve_prompt_text(path.read_text(encoding="utf-8").strip())
-        return resolve_prompt_text(self.prompt_variant)
+        """The policy prompt: a variant name, custom text, or ``file://path`` (``core.prompts``)."""
+        return resolve_prompt_text(self.prompt_variant, read_file=read_prompt_file)
 
     def method_name(self) -> str:
         if self.method:
@@ -94,7 +96,7 @@ class EvalOutcome:
     metrics: dict
     out: Path
     predict: Optional[PredictResult]
-    judge: JudgeResult
+    judge: Optional[JudgeResult]
 
 
 def read_all_items(paths: Sequence[str]) -> list[EvalItem]:
@@ -113,25 +115,33 @@ def read_all_items(paths: Sequence[str]) -> list[EvalItem]:
     return items
 
 
-def _write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
-
-
-def _write_samples(path: Path, items: Sequence[EvalItem], responses, verdicts) -> None:
+def _write_samples(path: Path, items: Sequence[EvalItem], responses, verdicts, owc: Optional[dict]) -> None:
     tmp = path.with_suffix(".jsonl.tmp")
+    source = owc["facts"]["prediction"] if owc else "answer"
     with tmp.open("w", encoding="utf-8") as handle:
         for item in items:
             for k, response in enumerate(responses[item.image_sha256]):
-                grade = grade_response(item.ground_truth, response, verdicts)
-                handle.write(json.dumps({
-                    "data_source": item.data_source, "index": item.index, "row": item.row, "sample": k,
-                    "ground_truth": item.ground_truth, "answer": extract_answer(response),
-                    "status": grade.status.value, "category": grade.category.label if grade.category else None,
-                }, ensure_ascii=False, default=str) + "\n")
+                line = {"data_source": item.data_source, "index": item.index, "row": item.row, "sample": k,
+                        "ground_truth": item.ground_truth, "answer": extract_answer(response)}
+                if verdicts is not None:
+                    grade = grade_response(item.ground_truth, response, verdicts)
+                    line.update(status=grade.status.value, category=grade.category.label if grade.category else None)
+                if owc is not None:
+                    line["open_world"] = _sample_open_world(item.ground_truth, response, source, owc)
+                handle.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
     tmp.replace(path)
+
+
+def _sample_open_world(reference: str, response: str, source: str, owc: dict) -> Optional[dict]:
+    """One sample's protocol-2 scores (None for a parse failure; li None for an LI judge error)."""
+    prediction = open_world_prediction(response, source)
+    if prediction is None:
+        return None
+    pair = (reference, prediction)
+    scores = dict(owc["scores"].get(pair, {}))
+    if "li" in owc["facts"]["metrics"]:
+        scores["li"] = owc["li"].get(pair)
+    return scores
 
 
 async def judge_and_score_async(
@@ -147,48 +157,61 @@ async def judge_and_score_async(
     judge_chunk_size: int = 512,
     progress: bool = True,
     write_outputs: bool = True,
-) -> tuple[dict, JudgeResult]:
-    """The judge and score stages on given responses (what the benchmark and tests drive directly).
+    metrics: Sequence[str] = ("judge",),
+    open_world: Optional[OpenWorldSettings] = None,
+    li_settings: Optional[Mapping[str, Any]] = None,
+    li_judge: Any = None,
+) -> tuple[dict, Optional[JudgeResult]]:
+    """The judge, open-world and score stages on given responses (what benchmarks and tests drive).
 
-    ``judge=None`` builds one from ``judge_settings`` (``judge.factory.build_judge``) and
-    closes it at the end, inside the same event loop that used it.
+    ``metrics`` picks the protocols (``open_world.parse_metrics``): ``judge`` is protocol 1,
+    ``ti``/``li``/``ss``/``cs`` protocol 2. ``judge=None`` builds the judge from
+    ``judge_settings`` (``judge.factory.build_judge``) and closes it at the end, inside the
+    same event loop that used it; ``li_judge`` / ``li_settings`` likewise for LI.
     """
     out = Path(out)
-    identity = judge_identity(judge_settings)
+    run = {**(facts or {}), "metrics": list(metrics)}
+    judged = None
+    if "judge" in metrics:
+        judged, run["judge"], run["judge_stage"] = await _protocol_one(
+            items, responses, judge, judge_settings, out, judge_chunk_size, progress)
+    # Scoring is pure and takes well under a second even for Food-101, so it is never cached:
+    # a cached score could only ever be stale.
+    result = score(items, responses, judged.verdicts if judged is not None else None, n)
+    owc = None
+    if any(m in PROTOCOL_TWO for m in metrics):
+        owc = await evaluate_open_world(items, responses, metrics=metrics, settings=open_world or OpenWorldSettings(),
+                                        li_settings=li_settings, li_judge=li_judge, out=out,
+                                        chunk_size=judge_chunk_size, progress=progress)
+        for name, summary in owc["datasets"].items():
+            result["datasets"][name]["open_world"] = summary
+        result["groups"]["open_world"] = owc["groups"]
+        result["open_world_definitions"] = OPEN_WORLD_DEFINITIONS
+        run["open_world"] = owc["facts"]
+        result["n_li_errors"] = owc["n_li_errors"]
+        result["complete"] = result["complete"] and owc["n_li_errors"] == 0
+    result["method"] = method
+    result["run"] = run
+    if write_outputs:
+        write_run_outputs(out, result)
+        _write_samples(out / "samples.jsonl", items, responses, judged.verdicts if judged else None, owc)
+    return result, judged
+
+
+async def _protocol_one(items, responses, judge, judge_settings, out, chunk_size, progress):
     pairs = pairs_to_judge((item.ground_truth, responses[item.image_sha256]) for item in items)
-    judge_path = out / "cache" / "judge" / f"{judge_stage_key(identity)}.jsonl"
+    judge_path = out / "cache" / "judge" / f"{judge_stage_key(judge_settings)}.jsonl"
     own_judge = judge is None
     if own_judge:
         judge = _build_judge(judge_settings)
     try:
-        judged = await run_judge_stage(pairs, judge, store_path=judge_path, chunk_size=judge_chunk_size,
-                                       progress=progress)
+        judged = await run_judge_stage(pairs, judge, store_path=judge_path, chunk_size=chunk_size, progress=progress)
     finally:
         if own_judge:
             await judge.aclose()
-
-    score_key = content_key({
-        "stage": "score/1", "n": n, "judge": identity,
-        "items": [[i.data_source, i.image_sha256, i.ground_truth, list(responses[i.image_sha256])] for i in items],
-        "verdicts": sorted([list(p), c] for p, c in judged.verdicts.items()),
-    })
-    score_path = out / "cache" / "score" / f"{score_key}.json"
-    if score_path.is_file():
-        metrics = json.loads(score_path.read_text(encoding="utf-8"))
-    else:
-        metrics = score(items, responses, judged.verdicts, n)
-        _write_json(score_path, metrics)
-
-    metrics = dict(metrics)
-    metrics["method"] = method
-    metrics["run"] = {**(facts or {}), "judge": identity, "judge_stage": {
-        "pairs": len(pairs), "sent": judged.sent, "reused": judged.reused, "errors": len(judged.errors),
-        "stopped_early": judged.stopped_early, "client_metrics": judged.judge_metrics,
-    }}
-    if write_outputs:
-        write_run_outputs(out, metrics)
-        _write_samples(out / "samples.jsonl", items, responses, judged.verdicts)
-    return metrics, judged
+    stage = {"pairs": len(pairs), "sent": judged.sent, "reused": judged.reused, "errors": len(judged.errors),
+             "stopped_early": judged.stopped_early, "client_metrics": judged.judge_metrics}
+    return judged, judge_identity(judge_settings), stage
 
 
 def judge_and_score(*args, **kwargs) -> tuple[dict, JudgeResult]:
@@ -196,44 +219,12 @@ def judge_and_score(*args, **kwargs) -> tuple[dict, JudgeResult]:
     return asyncio.run(judge_and_score_async(*args, **kwargs))
 
 
-def write_run_outputs(out: Path, metrics: dict) -> dict[str, Path]:
-    """metrics.json, report.md and the two plots of one run."""
-    rows = rows_of(metrics, metrics.get("method"))
-    plots = {
-        "categories": plot_category_bars(rows, out / "plots" / "categories.png"),
-        "spec_vs_corr": plot_spec_vs_corr(rows, out / "plots" / "spec_vs_corr.png"),
-    }
-    run = metrics.get("run", {})
-    facts: dict[str, str] = {}
-    model = run.get("model")
-    if isinstance(model, dict):
-        adapter = f" + LoRA adapter {model['adapter_path']}" if model.get("adapter_path") else ""
-        facts["model"] = f"{model['base_path']}{adapter} ({model['layout']})"
-    for key in ("backend", "prompt_variant"):
-        if key in run:
-            facts[key] = str(run[key])
-    if "sampling" in run:
-        facts["sampling"] = ", ".join(f"{k}={v}" for k, v in run["sampling"].items())
-    if "data" in run:
-        facts["data"] = ", ".join(run["data"])
-    judge = {k: v for k, v in run.get("judge", {}).items() if v is not None}
-    facts["judge"] = ", ".join(f"{k}={v}" for k, v in judge.items())
-    warnings = []
-    if not metrics.get("complete", True):
-        warnings.append(f"{metrics['n_judge_errors']} samples have no verdict (judge errors); they are left out "
-                        "of every metric. Re-run the same command to retry them.")
-    report = render_report(rows, title=f"Evaluation: {metrics.get('method')}", facts=facts, warnings=warnings,
-                           plots=[f"plots/{p.name}" for p in plots.values()])
-    (out / "report.md").write_text(report, encoding="utf-8")
-    _write_json(out / "metrics.json", metrics)
-    return {"metrics": out / "metrics.json", "report": out / "report.md", **plots}
-
-
 async def run_evaluation_async(
     config: EvalConfig,
     *,
     backend_factory: Optional[Callable[[], GenerationBackend]] = None,
     judge: Optional[Judge] = None,
+    li_judge: Any = None,
 ) -> EvalOutcome:
     """All three stages; finished work on disk is reused, so a rerun resumes."""
     started = time.time()
@@ -264,10 +255,11 @@ async def run_evaluation_async(
     metrics, judged = await judge_and_score_async(
         items, predicted.responses, n=config.sampling.n, judge=judge, judge_settings=config.judge, out=out,
         method=config.method_name(), facts=facts, judge_chunk_size=config.judge_chunk_size,
-        progress=config.progress,
+        progress=config.progress, metrics=config.metrics, open_world=config.open_world,
+        li_settings=config.li_judge, li_judge=li_judge,
     )
     metrics["run"]["seconds"] = round(time.time() - started, 3)
-    _write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics)
     return EvalOutcome(metrics, out, predicted, judged)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import matplotlib
 
@@ -87,6 +87,40 @@ def plot_spec_vs_corr(rows: Sequence[ResultRow], path: Path) -> Path:
     ax.set_title("Specificity vs correctness (grey: HM iso-curves, labelled at the top)", pad=14)
     ax.grid(alpha=0.2)
     ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_method_scatter(rows: Sequence[ResultRow], path: Path, *, group: str, base: Optional[str] = None,
+                        title: str = "") -> Path:
+    """The paper's Figure 1 layout: one point per method (the group's average specificity against its
+    correctness), an arrow from the base model to every other method, and HM iso-curves."""
+    points = [(r.method, r.groups[group]["correctness"], r.groups[group]["specificity"]) for r in rows
+              if group in r.groups]
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    xs, ys = [p[1] for p in points], [p[2] for p in points]
+    lo = max(0.0, min(xs + ys, default=0.0) - 0.08)
+    grid = np.linspace(max(lo, 0.001), 1, 400)
+    for hm in np.arange(0.1, 1.0, 0.05):
+        ax.plot(grid, hm_iso_curve(hm, grid), color="#dddddd", lw=0.7, zorder=0)
+    base_point = next((p for p in points if p[0] == base), points[0] if points else None)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, x, y) in enumerate(points):
+        if base_point is not None and name != base_point[0]:
+            ax.annotate("", xy=(x, y), xytext=base_point[1:], zorder=2,
+                        arrowprops=dict(arrowstyle="->", color="#777777", lw=1.0, shrinkA=6, shrinkB=6))
+        ax.scatter([x], [y], s=70, color=colours[i % len(colours)], edgecolor="black", linewidth=0.5, zorder=3)
+        ax.annotate(name, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8)
+    ax.set_xlim(lo, 1.0)
+    ax.set_ylim(lo, 1.0)
+    ax.set_xlabel("correctness")
+    ax.set_ylabel("specificity (among correct)")
+    ax.set_title((title or "Specificity vs correctness, one point per method") + "\ngrey: HM iso-curves, every 0.05",
+                 fontsize=10)
+    ax.grid(alpha=0.2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")

@@ -1,8 +1,8 @@
 """Predict stage: N responses per image, appended to disk as each batch finishes.
 
-The stage key hashes everything that shapes the responses (model content, backend,
-decoding settings, prompt text, image size limit); within a stage, responses are keyed by
-the SHA-256 of the image bytes. A rerun loads what is on disk and generates only the rest,
+The stage key hashes everything that shapes the responses (model content, backend and the
+source of its code, the versions of the libraries it runs on, decoding settings, prompt
+text, image size limit); within a stage, responses are keyed by the SHA-256 of the image bytes. A rerun loads what is on disk and generates only the rest,
 and the model is loaded only when something is left to generate.
 """
 
@@ -18,7 +18,14 @@ from tqdm import tqdm
 from verl_ext.eval.backends.base import GenerationBackend, GenerationRequest
 from verl_ext.eval.items import EvalItem, iter_image_bytes
 from verl_ext.eval.sampling import SamplingSettings
-from verl_ext.eval.store import JsonlStore, content_key
+from verl_ext.eval.store import JsonlStore, code_fingerprint, content_key, library_versions
+
+#: Per backend: the modules that render prompts, prepare images and decode, and the
+#: distributions whose versions change what they generate.
+_BACKEND_CODE = {
+    "hf": (("verl_ext.eval.backends.base", "verl_ext.eval.backends.hf"), ("torch", "transformers", "peft")),
+    "vllm": (("verl_ext.eval.backends.base", "verl_ext.eval.backends.vllm"), ("vllm", "torch", "transformers")),
+}
 
 
 @dataclass
@@ -34,8 +41,10 @@ class PredictResult:
 def predict_stage_key(
     model_fingerprint: str, backend: str, settings: SamplingSettings, prompt_text: str, max_pixels: Optional[int]
 ) -> str:
+    modules, distributions = _BACKEND_CODE.get(backend, (("verl_ext.eval.backends.base",), ()))
     return content_key({
-        "stage": "predict/1", "model": model_fingerprint, "backend": backend,
+        "stage": "predict", "model": model_fingerprint, "backend": backend,
+        "code": code_fingerprint(*modules), "libraries": library_versions(*distributions),
         "sampling": settings.as_dict(), "prompt": prompt_text, "max_pixels": max_pixels,
     })
 

@@ -12,7 +12,7 @@ class SamplingSettings:
 
     The paper's main protocol is greedy (``temperature=0``, ``n=1``) with up to 2,048 new
     tokens; its Best-of-64 upper bound samples at temperature 0.6, top-p 0.95
-    (``speciarl-method.md`` §10). ``seed`` makes sampling reproducible: each image gets its
+    (as the paper's evaluation protocol states). ``seed`` makes sampling reproducible: each image gets its
     own seed derived from it and the image's content hash.
     """
 

@@ -1,7 +1,7 @@
 """Score stage: grades -> per-dataset and per-group metrics, with the Best-of-N oracle.
 
-Definitions (inferred, ``speciarl-method.md`` §11; the paper's exact formulas are not
-confirmed), as computed by ``core.metrics.GradeTally``:
+Definitions (inferred: the paper reports these metrics but publishes no formulas, and the
+original code computes none), as computed by ``core.metrics.GradeTally``:
 
 * a *graded* sample is one the judge categorised or that failed to parse; judge errors are
   left out of every denominator and reported on their own;
@@ -30,7 +30,8 @@ from verl_ext.eval.judging import Pair, normalised_pair
 
 METRICS_SCHEMA = "speciarl-eval/1"
 
-#: Dataset groups of Conti et al., as the paper averages them.
+#: Dataset groups of Conti et al. as the paper uses them. Membership is taken from a summary of
+#: the paper, not re-checked against its text; averaging per dataset is inferred.
 DATASET_GROUPS: "OrderedDict[str, tuple[str, ...]]" = OrderedDict(
     in_domain=("cub200",),
     fine_grained=("flowers102", "food101", "oxford_pets"),
@@ -40,7 +41,7 @@ GROUP_TITLES = {"in_domain": "In-domain (CUB)", "fine_grained": "Fine-grained",
                 "very_fine_grained": "Very fine-grained"}
 
 DEFINITIONS = {
-    "status": "inferred (speciarl-method.md section 11); the paper's exact formulas are unconfirmed",
+    "status": "inferred from the paper's reported numbers; the paper's exact formulas are unconfirmed",
     "graded": "samples the judge categorised plus parse failures; judge errors are excluded and counted apart",
     "correctness": "(generic + less specific + specific + more specific) / graded",
     "specificity": "(specific + more specific) / (generic + less specific + specific + more specific)",
@@ -50,7 +51,24 @@ DEFINITIONS = {
     "best_of_n": "per image the sample with the best evaluation rank: more specific > specific > less "
                  "specific > generic > abstain > wrong > parse failure > judge error; ties -> lowest index. "
                  "Uses the ground truth: an upper bound, not a method",
-    "groups": "unweighted mean over the group's datasets present; HM is the mean of per-dataset HMs",
+    "groups": "unweighted mean over the group's datasets present; HM is the mean of per-dataset HMs (inferred: "
+              "it matches the paper's reported numbers better than pooling)",
+}
+
+
+#: Protocol 2 (Conti et al.): definitions from the public reference implementation, plus what is ours.
+OPEN_WORLD_DEFINITIONS = {
+    "status": "TI, LI, SS, CS follow the public lmms-owc code (confirmed there); which prediction text the "
+              "paper scored, how it treated parse failures, and its group averaging are not published (ours)",
+    "prediction": "the <answer> content (default) or the whole response (--owc-prediction response)",
+    "ti": "1 if the lower-cased reference is a substring of the lower-cased prediction, else 0",
+    "li": "1 if an LLM judge, asked whether the prediction describes or includes the reference, replies exactly '1'",
+    "ss": "cosine of the all-MiniLM-L6-v2 mean-pooled embeddings of the reference and the whole prediction",
+    "cs": "largest cosine between the reference and the prediction's concepts (noun chunks, entities, itself)",
+    "parse failures": "score 0 on every metric and are counted (n_parse_failures)",
+    "li errors": "samples whose LI judge failed are left out of LI only and counted (n_li_errors); rerun to retry",
+    "scale": "fractions in metrics.json; tables show x100 (inferred from the paper's TI = 62.7)",
+    "groups": "unweighted mean over the group's datasets present (inferred, as for protocol 1)",
 }
 
 
@@ -83,10 +101,20 @@ def _group_averages(per_dataset: Mapping[str, Mapping[str, float]]) -> dict:
 def score(
     items: Sequence[EvalItem],
     responses: Mapping[str, Sequence[str]],
-    verdicts: Mapping[Pair, str],
+    verdicts: Optional[Mapping[Pair, str]],
     n: int,
 ) -> dict:
-    """Metrics for every dataset and group; ``responses`` maps image hash -> N responses."""
+    """Protocol-1 metrics for every dataset and group; ``responses`` maps image hash -> N responses.
+
+    ``verdicts=None`` (the judge was not asked, ``--metrics`` without ``judge``) gives only the
+    run's skeleton: the datasets and their image counts.
+    """
+    if verdicts is None:
+        counts: "OrderedDict[str, int]" = OrderedDict()
+        for item in items:
+            counts[item.data_source] = counts.get(item.data_source, 0) + 1
+        return {"schema": METRICS_SCHEMA, "n": n, "definitions": DEFINITIONS, "groups": {}, "n_judge_errors": 0,
+                "complete": True, "datasets": {name: {"n_images": k} for name, k in counts.items()}}
     grades_by_source: "OrderedDict[str, list[list[Grade]]]" = OrderedDict()
     for item in items:
         sample_grades = [grade_response(item.ground_truth, r, verdicts) for r in responses[item.image_sha256]]

@@ -1,13 +1,22 @@
-"""Append-only JSON-lines files that make every stage resumable.
+"""Stage caches: append-only JSON-lines files that make every stage resumable, and their keys.
 
 A stage appends one line per finished unit of work and flushes it to disk at once, so an
 interruption loses at most the unit in flight. On load, a torn last line (the process died
 mid-write) is ignored and counted; it is simply redone.
+
+A stage's file is named by :func:`content_key` of everything its output depends on: the
+inputs and settings, the source code that computes it (:func:`code_fingerprint`) and the
+versions of the libraries that run it (:func:`library_versions`). No hand-bumped version
+constant is involved, so a change to any of them starts a fresh file instead of reusing
+stale results.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -18,6 +27,35 @@ def content_key(value: Any) -> str:
     """A stable SHA-256 of a JSON-serialisable value (keys sorted): the cache key of a stage input."""
     blob = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(*modules: str) -> str:
+    """SHA-256 over the source files of the named modules (found without running them).
+
+    Part of a stage key: an edit to the code that computes a stage's output (a parse rule, a
+    metric, a prompt) gives the stage a fresh cache. Any edit counts, comments included: a
+    needless recomputation is cheaper than a silently stale result.
+    """
+    digest = hashlib.sha256()
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        source = spec.origin if spec is not None else None
+        if source is None or not Path(source).is_file():
+            raise ValueError(f"module {name!r} has no source file to fingerprint")
+        digest.update(name.encode() + b"\0" + Path(source).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def library_versions(*distributions: str) -> dict[str, str]:
+    """Installed versions of the named distributions (``"absent"`` when not installed)."""
+    versions = {}
+    for name in distributions:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
 
 
 class JsonlStore:

@@ -17,6 +17,12 @@ class JudgeUnavailableError(RuntimeError):
     """The judge stayed unreachable past its failure budget; the training step must fail."""
 
 
+def check_answer_or_error(answer: object, error: Optional[str], what: str) -> None:
+    """A verdict carries an answer or the error that says why there is none: never both, never neither."""
+    if (answer is None) == (error is None):
+        raise ValueError(f"a verdict has either {what} or an error, not both or neither")
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The judge's answer for one pair: a category, or an error that says why there is none.
@@ -30,8 +36,7 @@ class Verdict:
     source: str = "llm"
 
     def __post_init__(self) -> None:
-        if (self.category is None) == (self.error is None):
-            raise ValueError("a verdict has either a category or an error, not both or neither")
+        check_answer_or_error(self.category, self.error, "a category")
 
     @property
     def ok(self) -> bool:

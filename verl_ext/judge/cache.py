@@ -15,7 +15,7 @@ import concurrent.futures
 import sqlite3
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from verl_ext.core.categories import Category, try_parse_category
 
@@ -64,15 +64,20 @@ class SqliteVerdictCache:
     """A persistent verdict cache in one sqlite file, safe with concurrent writers.
 
     ``namespace`` is the judge model and ``prompt_key`` the prompt version (plus any flag that
-    changes the judge's answers); both are part of every key.
+    changes the judge's answers); both are part of every key. ``encode`` and ``decode`` turn
+    an answer into the stored text and back (categories by default; other judge tasks, such
+    as LLM inclusion, store their own answers under their own prompt key).
     """
 
     BUSY_TIMEOUT_MS = 30_000
 
-    def __init__(self, path: str | Path, namespace: str, prompt_key: str) -> None:
+    def __init__(self, path: str | Path, namespace: str, prompt_key: str, *,
+                 encode: Callable[[Any], str] = lambda category: category.label,
+                 decode: Callable[[str], Optional[Any]] = try_parse_category) -> None:
         self.path = Path(path).expanduser()
         self.namespace = namespace
         self.prompt_key = prompt_key
+        self._encode, self._decode = encode, decode
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-sqlite")
         self._conn: Optional[sqlite3.Connection] = None
         self._executor.submit(self._open).result()
@@ -88,19 +93,19 @@ class SqliteVerdictCache:
         self._conn = conn
 
     # The *_sync methods run on the worker thread only.
-    def _get_sync(self, pair: Pair) -> Optional[Category]:
+    def _get_sync(self, pair: Pair) -> Optional[Any]:
         assert self._conn is not None
         row = self._conn.execute(
             "SELECT category FROM verdicts WHERE model=? AND prompt_version=? AND ground_truth=? AND prediction=?",
             (self.namespace, self.prompt_key, pair[0], pair[1]),
         ).fetchone()
-        return try_parse_category(row[0]) if row else None
+        return self._decode(row[0]) if row else None
 
-    def _put_sync(self, pair: Pair, category: Category) -> None:
+    def _put_sync(self, pair: Pair, answer: Any) -> None:
         assert self._conn is not None
         self._conn.execute(
             "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?)",
-            (self.namespace, self.prompt_key, pair[0], pair[1], category.label, time.time()),
+            (self.namespace, self.prompt_key, pair[0], pair[1], self._encode(answer), time.time()),
         )
 
     def get(self, pair: Pair) -> Optional[Category]:

@@ -1,5 +1,9 @@
 """The async judge client for any OpenAI-compatible server (vLLM, SGLang, llama.cpp, hosted APIs).
 
+What is asked and how a reply is read is the client's :class:`~verl_ext.judge.task.JudgeTask`:
+the six categories by default (``task.GRADING``), or LLM inclusion for the evaluation
+(``judge.inclusion.INCLUSION``); everything below is the same for both.
+
 Each pair goes through, in order: a deterministic short-circuit, the in-memory LRU, in-flight
 dedup (one request per distinct pair in flight), the sqlite cache, then the LLM. LLM requests
 share one global concurrency limit, spread over the endpoints, and are retried with
@@ -18,7 +22,6 @@ Nothing is ever turned into a silent "wrong".
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import random
@@ -33,16 +36,13 @@ try:  # aiohttp under httpx's API: ~10x less CPU per request than httpcore at 64
 except ImportError:  # pragma: no cover - httpx's own transport still works, only slower
     AiohttpTransport = None
 
-from verl_ext.core.answer import normalise_label
-from verl_ext.core.categories import Category
-from verl_ext.judge.base import JudgeUnavailableError, Verdict
+from verl_ext.judge.base import JudgeUnavailableError
 from verl_ext.judge.cache import LRUVerdictCache, SqliteVerdictCache
 from verl_ext.judge.config import JudgeConfig, redact_url
 from verl_ext.judge.endpoints import CircuitBreaker, Endpoint, EndpointPool
 from verl_ext.judge.metrics import JudgeMetrics
-from verl_ext.judge.prompt import PROMPT_VERSION
-from verl_ext.judge.protocol import parse_reply, reply_text, request_body
-from verl_ext.judge.shortcuts import short_circuit
+from verl_ext.judge.protocol import reply_text
+from verl_ext.judge.task import GRADING, JudgeTask
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +55,21 @@ except ImportError:  # pragma: no cover
 
 Pair = tuple[str, str]
 _MALFORMED_ATTEMPTS = 2  # the first reply plus one retry
-# Labels repeat a lot within a step (N rollouts, several images per class); normalising is
-# per-character Unicode work, so remember recent results.
-_normalise = functools.lru_cache(maxsize=65_536)(normalise_label)
 _timeout = getattr(asyncio, "timeout", None)  # Python >= 3.11; wait_for below otherwise
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One pair's result inside the client: the task's answer, or an error; the task turns it
+    into the verdict type callers see."""
+
+    answer: Any
+    error: Optional[str] = None
+    source: str = "llm"
+
+    @property
+    def ok(self) -> bool:
+        return self.answer is not None
 
 
 class _Retryable(Exception):
@@ -85,15 +96,16 @@ class _LoopState:
     loop: asyncio.AbstractEventLoop
     http: httpx.AsyncClient
     slots: asyncio.Semaphore
-    in_flight: dict[Pair, "asyncio.Task[Verdict]"] = field(default_factory=dict)
+    in_flight: dict[Pair, "asyncio.Task[_Outcome]"] = field(default_factory=dict)
     model_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class OpenAIJudgeClient:
-    """Implements :class:`verl_ext.judge.base.Judge` over HTTP; one instance per process."""
+    """Implements :class:`verl_ext.judge.base.Judge` over HTTP; one instance per process (and task)."""
 
-    def __init__(self, config: JudgeConfig) -> None:
+    def __init__(self, config: JudgeConfig, task: JudgeTask = GRADING) -> None:
         self.config = config
+        self.task = task
         self._api_key = config.api_key()  # kept out of every repr, log line and message
         self._model: Optional[str] = config.model
         self._pool = EndpointPool(
@@ -116,37 +128,42 @@ class OpenAIJudgeClient:
         )
 
     # ------------------------------------------------------------------ Judge protocol
-    async def grade(self, ground_truth: str, prediction: str) -> Verdict:
-        """Grade one pair; raises :class:`JudgeUnavailableError` only with ``on_failure="fail"``."""
+    async def grade(self, ground_truth: str, prediction: str) -> Any:
+        """Grade one pair (a :class:`~verl_ext.judge.base.Verdict` for the default task);
+        raises :class:`JudgeUnavailableError` only with ``on_failure="fail"``."""
+        outcome = await self._outcome(ground_truth, prediction)
+        return self.task.verdict(outcome.answer, outcome.error, outcome.source)
+
+    async def _outcome(self, ground_truth: str, prediction: str) -> _Outcome:
         if self._closed:
             raise RuntimeError("the judge client is closed")
-        pair = (_normalise(ground_truth), _normalise(prediction))
+        pair = self.task.pair(ground_truth, prediction)
         self._metrics.add("judgements")
-        shortcut = short_circuit(*pair)
+        shortcut = self.task.shortcut(pair)
         if shortcut is not None:
             self._metrics.add("short_circuits")
-            return Verdict(shortcut, source="short_circuit")
+            return _Outcome(shortcut, source="short_circuit")
         cached = self._memory.get(pair)
         if cached is not None:
             self._metrics.add("cache_hits")
-            return Verdict(cached, source="cache")
+            return _Outcome(cached, source="cache")
         state = self._loop_state()
         task = state.in_flight.get(pair)
         if task is not None:
             self._metrics.add("dedup_hits")
-            verdict = await asyncio.shield(task)
-            if not verdict.ok:
+            outcome = await asyncio.shield(task)
+            if not outcome.ok:
                 self._metrics.add("errors")
-            return Verdict(verdict.category, verdict.error, source="dedup")
+            return _Outcome(outcome.answer, outcome.error, source="dedup")
         task = state.loop.create_task(self._judge_uncached(pair))
         state.in_flight[pair] = task
         task.add_done_callback(lambda t, p=pair, s=state: _forget(s, p, t))
-        verdict = await asyncio.shield(task)
-        if not verdict.ok:
+        outcome = await asyncio.shield(task)
+        if not outcome.ok:
             self._metrics.add("errors")
-        return verdict
+        return outcome
 
-    async def grade_many(self, pairs: Sequence[tuple[str, str]]) -> list[Verdict]:
+    async def grade_many(self, pairs: Sequence[tuple[str, str]]) -> list[Any]:
         """Grade pairs concurrently, in order; on an outage error the rest are cancelled."""
         tasks = [asyncio.ensure_future(self.grade(gt, pred)) for gt, pred in pairs]
         try:
@@ -200,11 +217,11 @@ class OpenAIJudgeClient:
                 raise
             except Exception:  # unknown model and no server yet: skip the disk until one answers
                 return None
-            prompt_key = f"{PROMPT_VERSION}|thinking={int(self.config.enable_thinking)}"
-            self._disk = SqliteVerdictCache(self.config.cache_path, model, prompt_key)
+            self._disk = SqliteVerdictCache(self.config.cache_path, model, self.task.cache_key(self.config),
+                                            encode=self.task.encode, decode=self.task.decode)
         return self._disk
 
-    async def _judge_uncached(self, pair: Pair) -> Verdict:
+    async def _judge_uncached(self, pair: Pair) -> _Outcome:
         if self.config.cache_path is not None:
             disk = await self._disk_cache()
             if disk is not None:
@@ -213,27 +230,26 @@ class OpenAIJudgeClient:
                     self._memory.put(pair, stored)
                     self._metrics.add("cache_hits")
                     self._metrics.add("cache_hits_disk")
-                    return Verdict(stored, source="cache")
-        verdict = await self._ask_llm(pair)
-        if verdict.ok:
-            assert verdict.category is not None
+                    return _Outcome(stored, source="cache")
+        outcome = await self._ask_llm(pair)
+        if outcome.ok:
             self._metrics.add("llm_verdicts")
-            self._memory.put(pair, verdict.category)
+            self._memory.put(pair, outcome.answer)
             if self.config.cache_path is not None:
-                await self._store(pair, verdict.category)
-        return verdict
+                await self._store(pair, outcome.answer)
+        return outcome
 
-    async def _store(self, pair: Pair, category: Category) -> None:
+    async def _store(self, pair: Pair, answer: Any) -> None:
         disk = await self._disk_cache()
         if disk is None:
             return
         try:
-            await disk.aput(pair, category)
+            await disk.aput(pair, answer)
         except Exception as exc:  # the verdict stands; only the persistence failed
             self._metrics.add("cache_write_errors")
             logger.warning("judge cache write to %s failed: %s", disk.path, exc)
 
-    async def _ask_llm(self, pair: Pair) -> Verdict:
+    async def _ask_llm(self, pair: Pair) -> _Outcome:
         """Send the pair until a valid label comes back, or the retry and outage rules stop it."""
         cfg = self.config
         failures = 0
@@ -251,7 +267,7 @@ class OpenAIJudgeClient:
                 self._metrics.add("failovers")
             last = endpoint
             try:
-                category = await self._attempt(endpoint, pair)
+                answer = await self._attempt(endpoint, pair)
             except _Retryable as exc:
                 self._on_endpoint_failure(endpoint, exc)
                 failures += 1
@@ -260,7 +276,7 @@ class OpenAIJudgeClient:
                 # Out of retries while the judge answers others: this pair's bad luck, an error.
                 # While nothing has answered since this pair began, the judge is down: wait on.
                 if failures > cfg.max_retries and self._last_success_at >= started:
-                    return Verdict(None, f"gave up after {failures} attempts: {exc}", source="llm")
+                    return _Outcome(None, f"gave up after {failures} attempts: {exc}")
                 self._metrics.add("retries")
                 await asyncio.sleep(self._backoff(failures, exc.retry_after_s))
                 continue
@@ -269,7 +285,7 @@ class OpenAIJudgeClient:
                 malformed += 1
                 self._metrics.add("malformed")
                 if malformed >= _MALFORMED_ATTEMPTS:
-                    return Verdict(None, f"malformed judge reply: {exc}", source="llm")
+                    return _Outcome(None, f"malformed judge reply: {exc}")
                 self._metrics.add("retries")
                 continue
             except _Fatal as exc:
@@ -278,16 +294,16 @@ class OpenAIJudgeClient:
                 if cfg.on_failure == "fail":
                     raise JudgeUnavailableError(message + " (check judge.model, judge.urls and the API key)") from None
                 self._metrics.add("degraded")
-                return Verdict(None, message, source="degraded")
+                return _Outcome(None, message, source="degraded")
             finally:
                 self._pool.release(endpoint)
             self._on_endpoint_success(endpoint)
-            return Verdict(category, source="llm")
+            return _Outcome(answer)
 
-    async def _attempt(self, endpoint: Endpoint, pair: Pair) -> Category:
+    async def _attempt(self, endpoint: Endpoint, pair: Pair) -> Any:
         state = self._loop_state()
         model = await self._resolved_model(endpoint)
-        body = request_body(self.config, model, *pair)
+        body = self.task.request_body(self.config, model, pair)
         async with state.slots:
             self._metrics.add("requests")
             started = time.monotonic()
@@ -305,7 +321,7 @@ class OpenAIJudgeClient:
             self._metrics.latencies.append(time.monotonic() - started)
         return self._read_response(response)
 
-    def _read_response(self, response: httpx.Response) -> Category:
+    def _read_response(self, response: httpx.Response) -> Any:
         status = response.status_code
         if status == 429:
             raise _Retryable("HTTP 429 (rate limited)", "http_429", _retry_after(response))
@@ -319,10 +335,10 @@ class OpenAIJudgeClient:
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise _Malformed(f"body is not JSON: {response.text[:80]!r}") from None
         text = reply_text(payload)
-        category = parse_reply(text, tolerant=self.config.constraint == "text")
-        if category is None:
-            raise _Malformed(f"not one category label: {str(text)[:80]!r}")
-        return category
+        answer = self.task.read_reply(text, self.config)
+        if answer is None:
+            raise _Malformed(f"not an answer to the {self.task.name} prompt: {str(text)[:80]!r}")
+        return answer
 
     async def _resolved_model(self, endpoint: Optional[Endpoint] = None) -> str:
         """``judge.model``, or the first model the server lists when it is unset."""
@@ -380,7 +396,7 @@ class OpenAIJudgeClient:
     def _budget_spent(self) -> bool:
         return self._failing_since is not None and self._budget_left() <= 0.0
 
-    def _give_up(self, pair: Pair) -> Verdict:
+    def _give_up(self, pair: Pair) -> _Outcome:
         down_for = time.monotonic() - (self._failing_since or time.monotonic())
         message = (
             f"judge unavailable for {down_for:.1f}s (judge.failure_budget_s={self.config.failure_budget_s:g}) "
@@ -390,7 +406,7 @@ class OpenAIJudgeClient:
             raise JudgeUnavailableError(message + ". Fix the judge server, or set judge.on_failure=degrade "
                                         "to mark affected rollouts as judge errors instead.")
         self._metrics.add("degraded")
-        return Verdict(None, message, source="degraded")
+        return _Outcome(None, message, source="degraded")
 
     def _backoff(self, failures: int, retry_after_s: Optional[float]) -> float:
         cap = min(self.config.backoff_max_s, self.config.backoff_base_s * (2 ** (failures - 1)))
@@ -408,7 +424,7 @@ async def _within(awaitable: Any, seconds: float) -> Any:
         return await awaitable
 
 
-def _forget(state: _LoopState, pair: Pair, task: "asyncio.Task[Verdict]") -> None:
+def _forget(state: _LoopState, pair: Pair, task: "asyncio.Task[_Outcome]") -> None:
     """Drop a finished request from the in-flight table; its outcome was (or is) awaited by
     the callers, so an exception nobody is left to await is not reported twice."""
     state.in_flight.pop(pair, None)

@@ -6,6 +6,7 @@ import importlib
 from typing import Any, Mapping
 
 from verl_ext.judge.base import Judge
+from verl_ext.judge.task import GRADING, JudgeTask
 
 
 def _load_callable(spec: str):
@@ -15,12 +16,13 @@ def _load_callable(spec: str):
     return getattr(importlib.import_module(module_name), attr)
 
 
-def build_judge(settings: Mapping[str, Any]) -> Judge:
-    """The judge named by ``settings``.
+def build_judge(settings: Mapping[str, Any], task: JudgeTask = GRADING) -> Judge:
+    """The judge named by ``settings``, asking ``task`` (the six categories by default).
 
     ``settings["impl"]``, when set, is ``"package.module:factory"``; the factory is called
-    with the whole mapping and must return a Judge (tests use this for in-process doubles).
-    Otherwise the OpenAI-compatible HTTP client is built from the same mapping.
+    with the whole mapping and must return a judge for ``task`` (tests use this for
+    in-process doubles). Otherwise the OpenAI-compatible HTTP client is built from the same
+    mapping.
     """
     impl = settings.get("impl")
     if impl:
@@ -28,4 +30,4 @@ def build_judge(settings: Mapping[str, Any]) -> Judge:
     from verl_ext.judge.client import OpenAIJudgeClient
     from verl_ext.judge.config import JudgeConfig
 
-    return OpenAIJudgeClient(JudgeConfig.from_mapping(settings))
+    return OpenAIJudgeClient(JudgeConfig.from_mapping(settings), task)

@@ -1,7 +1,7 @@
 """Check an evaluation recipe's ``python -m verl_ext.eval`` arguments without a GPU or a judge.
 
-Parses the arguments with the evaluation CLI's own parser, validates the sampling settings and
-the prompt variant, prints them, and with ``DRY_RUN_CONFIG=FILE`` writes them to FILE as YAML.
+Parses the arguments with the evaluation CLI's own parser, validates the sampling settings, the
+prompt variant and the metrics asked, prints them, and with ``DRY_RUN_CONFIG=FILE`` writes them to FILE as YAML.
 
 CLI: ``python -m verl_ext.recipes.eval_dry_run -- <arguments of python -m verl_ext.eval>``
 """
@@ -9,7 +9,6 @@ CLI: ``python -m verl_ext.recipes.eval_dry_run -- <arguments of python -m verl_e
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -21,8 +20,10 @@ CONFIG_OUT_ENV = "DRY_RUN_CONFIG"
 
 def check_eval_arguments(argv: Sequence[str]) -> dict[str, Any]:
     """The parsed, validated evaluation settings as plain values."""
-    from verl_ext.core.prompts import PROMPT_VARIANTS, PromptVariantError, resolve_prompt_text
+    from verl_ext.core.prompts import PromptVariantError, resolve_prompt_text
+    from verl_ext.data.prompt_file import read_prompt_file
     from verl_ext.eval.cli import build_parser
+    from verl_ext.eval.open_world import parse_metrics
     from verl_ext.eval.sampling import SamplingSettings
 
     parser = build_parser()
@@ -35,14 +36,14 @@ def check_eval_arguments(argv: Sequence[str]) -> dict[str, Any]:
                          max_new_tokens=args.max_new_tokens, seed=args.seed)
     except ValueError as exc:
         raise RecipeError(f"sampling settings: {exc}") from exc
-    variant = args.prompt_variant
-    if re.fullmatch(r"[A-Za-z0-9_\-]+", variant) and variant not in PROMPT_VARIANTS:
-        # The CLI would take a lone word as custom prompt text; in a recipe it is a typo.
-        raise RecipeError(f"--prompt-variant {variant!r} is not a variant; choose one of {sorted(PROMPT_VARIANTS)}")
     try:
-        resolve_prompt_text(variant)
+        resolve_prompt_text(args.prompt_variant, read_file=read_prompt_file)
     except PromptVariantError as exc:
         raise RecipeError(f"--prompt-variant: {exc}") from exc
+    try:
+        parse_metrics(args.metrics)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from exc
     return {key: (str(value) if isinstance(value, Path) else value) for key, value in sorted(vars(args).items())}
 
 

@@ -8,7 +8,8 @@ only need, say, ``synthetic_jpeg`` do not pay for importing transformers or torc
 - ``build_tiny_tokenizer`` / ``build_tiny_processor`` / ``build_tiny_model``: the same, in memory;
 - ``synthetic_image`` / ``synthetic_jpeg`` / ``write_synthetic_jpeg``: deterministic images;
 - ``make_reward_dataproto`` / ``make_group_dataprotos``: the ``DataProto`` verl's agent loop
-  sends to a reward manager's ``run_single``.
+  sends to a reward manager's ``run_single``;
+- ``write_eval_parquet``: a small evaluation parquet in the data_prep schema.
 
 Other modules here (``judge_server``, ``rule_judge``, ``layouts``, ``hf_snapshot``) are imported by their own path.
 """
@@ -33,6 +34,7 @@ _LAZY_EXPORTS = {
     "write_synthetic_jpeg": "verl_ext.testing.images",
     "make_reward_dataproto": "verl_ext.testing.dataproto",
     "make_group_dataprotos": "verl_ext.testing.dataproto",
+    "write_eval_parquet": "verl_ext.testing.eval_data",
 }
 
 __all__ = sorted(_LAZY_EXPORTS)

@@ -10,6 +10,9 @@ Endpoints
         ``{"category": "<label>"}`` when ``response_format`` asks for a JSON schema, the bare
         label otherwise (``structured_outputs: {choice: [...]}`` and ``guided_choice`` are
         honoured: a label outside the offered choices is never returned).
+        A request built by the LLM-inclusion task (``verl_ext.judge.inclusion``) is answered by
+        ``inclusion_rule(reference, prediction)`` instead: the reply text itself (default: "1"
+        when the lower-cased reference occurs in the lower-cased prediction, else "0").
     ``GET /v1/models``  lists ``model_name``.   ``GET /health``  200 while up.
     ``GET /stats``  the counters below as JSON (for a server in another process).
 
@@ -36,7 +39,8 @@ Faults (all mutable while the server runs)
 
 Counters: ``stats`` (a ``Counter``: ``requests``, ``ok``, ``5xx``, ``429``, ``hang``,
 ``garbage``, ``drop``, ``unauthorized``, ``unreadable``, ``models``, ``health``, ``restarts``),
-``pair_counts`` (a ``Counter`` of the graded pairs, for dedup assertions), ``max_in_flight``,
+``pair_counts`` (a ``Counter`` of the graded pairs, for dedup assertions), ``inclusion_counts``
+(the same for inclusion requests), ``max_in_flight``,
 ``bodies`` (the last 200 request bodies), ``reset_stats()``.
 
 Use from async code::
@@ -69,10 +73,17 @@ from aiohttp import web
 
 from verl_ext.core.answer import normalise_label
 from verl_ext.core.categories import CATEGORY_LABELS, Category, try_parse_category
+from verl_ext.judge.inclusion import parse_pair_from_message as parse_inclusion_pair
 from verl_ext.judge.prompt import parse_pair_from_user_message
 
 Label = Union[str, Category]
 RuleTable = Union[Mapping[tuple[str, str], Label], Callable[[str, str], Label]]
+InclusionRule = Callable[[str, str], str]
+
+
+def substring_inclusion(reference: str, prediction: str) -> str:
+    """The default inclusion rule: "1" when the reference occurs in the prediction (case ignored)."""
+    return "1" if reference.lower() in prediction.lower() else "0"
 
 FAULT_KINDS = ("ok", "5xx", "429", "hang", "garbage", "garbage_body", "drop")
 _GARBAGE_TEXTS = (
@@ -136,12 +147,14 @@ class ScriptableJudgeServer:
         model_name: str = "scripted-judge",
         seed: int = 0,
         port: int = 0,
+        inclusion_rule: InclusionRule = substring_inclusion,
     ) -> None:
         if capacity is not None and capacity < 1:
             raise ValueError(f"capacity must be >= 1 or None, got {capacity}")
         if latency_s < 0:
             raise ValueError(f"latency_s must be >= 0, got {latency_s}")
         self.rules = rules if rules is not None else {}
+        self.inclusion_rule = inclusion_rule
         self.default = _label(default)
         self.latency_s = latency_s
         self.capacity = capacity
@@ -156,6 +169,7 @@ class ScriptableJudgeServer:
         self._table = self._normalised_table()
         self.stats: collections.Counter[str] = collections.Counter()
         self.pair_counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.inclusion_counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self.bodies: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
         self.in_flight = 0
         self.max_in_flight = 0
@@ -191,6 +205,7 @@ class ScriptableJudgeServer:
     def reset_stats(self) -> None:
         self.stats.clear()
         self.pair_counts.clear()
+        self.inclusion_counts.clear()
         self.bodies.clear()
         self.max_in_flight = self.in_flight
 
@@ -414,6 +429,11 @@ class ScriptableJudgeServer:
                 self._slots.release()
 
     def _answer(self, body: dict[str, Any]) -> str:
+        inclusion = _user_text(body)
+        inclusion = parse_inclusion_pair(inclusion) if inclusion is not None else None
+        if inclusion is not None:
+            self.inclusion_counts[inclusion] += 1
+            return self.inclusion_rule(*inclusion)
         pair = _pair_from_body(body)
         if pair is None:
             self.stats["unreadable"] += 1
@@ -440,18 +460,21 @@ def _label(value: Label) -> Category:
     return found
 
 
-def _pair_from_body(body: dict[str, Any]) -> Optional[tuple[str, str]]:
-    messages = body.get("messages") or []
-    for message in reversed(messages):
+def _user_text(body: dict[str, Any]) -> Optional[str]:
+    """The text of the last user message (OpenAI content parts joined)."""
+    for message in reversed(body.get("messages") or []):
         if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content")
             if isinstance(content, list):  # OpenAI content parts
                 content = "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
-            if isinstance(content, str):
-                pair = parse_pair_from_user_message(content)
-                if pair is not None:
-                    return normalise_label(pair[0]), normalise_label(pair[1])
+            return content if isinstance(content, str) else None
     return None
+
+
+def _pair_from_body(body: dict[str, Any]) -> Optional[tuple[str, str]]:
+    content = _user_text(body)
+    pair = parse_pair_from_user_message(content) if content is not None else None
+    return (normalise_label(pair[0]), normalise_label(pair[1])) if pair is not None else None
 
 
 def _offered_choices(body: dict[str, Any]) -> Optional[list[str]]:

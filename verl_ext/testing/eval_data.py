@@ -1,4 +1,4 @@
-"""Small parquet files in the data_prep schema, for tests, benchmarks and trying the CLI offline."""
+"""Small parquet files in the data_prep schema with synthetic images, for tests, benchmarks and trying the CLI offline."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def write_eval_parquet(path: str | Path, data_source: str, ground_truths: Sequen
     """One row per ground truth with a distinct synthetic JPEG, as ``data_prep`` would write it."""
     import pandas as pd
 
-    from verl_ext.testing import synthetic_jpeg
+    from verl_ext.testing.images import synthetic_jpeg
 
     rows = []
     for i, truth in enumerate(ground_truths):
