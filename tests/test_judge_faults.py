@@ -153,3 +153,20 @@ async def test_ten_thousand_judgements_when_the_judge_goes_down_for_good(on_fail
     assert degraded > 500  # many uncached pairs were still pending when the server died
     assert metrics["judge/errors"] == sum(not v.ok for v in verdicts)
     assert metrics["judge/degraded"] >= 1
+
+
+async def test_a_dead_judge_fails_within_its_budget_even_with_long_backoffs():
+    """Backoff sleeps are cut at the failure budget: a step must not wait out minutes of retries."""
+    import time
+
+    server = ScriptableJudgeServer({})
+    async with server:
+        url = server.url
+    client = OpenAIJudgeClient(
+        config(url, failure_budget_s=1.0, backoff_base_s=8.0, backoff_max_s=8.0, breaker_cooldown_s=0.1, on_failure="fail")
+    )
+    started = time.monotonic()
+    with pytest.raises(JudgeUnavailableError, match="failure_budget_s=1"):
+        await client.grade("golden winged warbler", "warbler")
+    assert time.monotonic() - started < 3.0  # one 8 s backoff alone would overshoot
+    await client.aclose()

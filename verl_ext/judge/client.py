@@ -278,7 +278,8 @@ class OpenAIJudgeClient:
                 if failures > cfg.max_retries and self._last_success_at >= started:
                     return _Outcome(None, f"gave up after {failures} attempts: {exc}")
                 self._metrics.add("retries")
-                await asyncio.sleep(self._backoff(failures, exc.retry_after_s))
+                # Never sleep past the failure budget: a judge that is down must fail the step on time.
+                await asyncio.sleep(min(self._backoff(failures, exc.retry_after_s), max(self._budget_left(), 0.001)))
                 continue
             except _Malformed as exc:
                 self._on_endpoint_success(endpoint)

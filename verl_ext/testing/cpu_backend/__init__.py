@@ -92,6 +92,9 @@ def cpu_overrides(
         "actor_rollout_ref.actor.strategy=fsdp2",
         # The CPU server loads full tensors; it does not apply adapters.
         "actor_rollout_ref.model.lora.merge=True",
+        # No flash-attn on CPU: verl's defaults (flash_attention_2, remove-padding) need it.
+        "actor_rollout_ref.model.use_remove_padding=False",
+        "++actor_rollout_ref.model.override_config.attn_implementation=sdpa",
         "trainer.device=cpu",
         f"trainer.n_gpus_per_node={gpus}",
         f"+ray_kwargs.ray_init.num_gpus={gpus}",
