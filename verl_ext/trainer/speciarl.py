@@ -38,6 +38,29 @@ TRAINER_MODE = "speciarl"
 class SpeciaRLTrainer(PPOTrainerSync):
     """verl's sync trainer with the judge guard and per-step reward figures (module docstring)."""
 
+    # verl's trainer branches on the *registered name* for sync semantics (its replay buffer class,
+    # refill rules, checkpointed queue, trainer.v1.<mode> settings; see PPOTrainer in
+    # verl/trainer/ppo/v1/trainer_base.py): under our name it would behave as an async trainer.
+    # This trainer is the sync one, so it answers "sync" whatever the config names it.
+    @property
+    def trainer_mode(self) -> str:
+        return "sync"
+
+    @trainer_mode.setter
+    def trainer_mode(self, _registered_name: str) -> None:
+        pass
+
+    def _build_replay_buffer(self):
+        """verl's replay buffer; ``+trainer.v1.speciarl.poll_interval_s`` sets how often it looks for
+        finished groups (verl fixes 2 s, which rounds every step's sampling time up to 2 s steps)."""
+        buffer = super()._build_replay_buffer()
+        poll = (self.config.trainer.v1.get(TRAINER_MODE) or {}).get("poll_interval_s")
+        if poll is not None:
+            if float(poll) <= 0:
+                raise ValueError(f"trainer.v1.{TRAINER_MODE}.poll_interval_s must be > 0, got {poll}")
+            buffer.poll_interval = float(poll)
+        return buffer
+
     def _reward_handles(self) -> list:
         return list(self.get_reward_handles() or [])
 
