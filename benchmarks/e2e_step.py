@@ -16,9 +16,10 @@ server on 127.0.0.1 (a rule-table test double for a vLLM judge), run by this scr
 Figures are verl's own ``timing_s/step`` and ``timing_s/gen`` from its console log line, as
 medians over the measured steps; ``judge_overhead_s`` = slow step time - instant step time.
 Goal: ``judge_overhead_s <= 2 x latency``. Sampling is timed with the trainer mode's replay
-poll at 0.1 s (verl's 2 s poll would round every step to 2 s). Ends with one ``RESULT`` line.
+poll at 20 ms (verl's 2 s poll would round every step's sampling up to 2 s steps). Ends with
+one ``RESULT`` line.
 
-    python benchmarks/e2e_step.py [--quick] [--steps 6] [--latency-s 0.05] [--slots 64]
+    python benchmarks/e2e_step.py [--quick] [--steps 10] [--latency-s 0.05] [--slots 64]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Optional
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "recipes" / "smoke_cpu.sh"
 STEP_LINE = re.compile(r"step:(\d+) - (.*)")
+POLL_S = 0.02
 
 
 def step_timings(console: str) -> dict[int, dict[str, float]]:
@@ -59,8 +61,10 @@ def train(smoke_dir: Path, judge_url: str, steps: int) -> str:
         PYTHON=sys.executable, SMOKE_DIR=str(smoke_dir), SMOKE_STEPS=str(steps), SMOKE_CHECK="0",
         SPECIARL_JUDGE_URLS=judge_url, SPECIARL_JUDGE_MODEL="scripted-judge",
     )
-    # Only steps are timed: no validation, no checkpoint inside the step timer.
-    args = ["trainer.val_before_train=False", "trainer.test_freq=-1", "trainer.save_freq=-1"]
+    # Only steps are timed: no validation, no checkpoint inside the step timer; the replay
+    # buffer polls every 20 ms so that sampling time is not rounded up to the poll.
+    args = ["trainer.val_before_train=False", "trainer.test_freq=-1", "trainer.save_freq=-1",
+            f"++trainer.v1.speciarl.poll_interval_s={POLL_S}"]
     result = subprocess.run(["bash", str(SMOKE), *args], env=env, capture_output=True, text=True, timeout=1200)
     console = result.stdout + result.stderr
     if result.returncode != 0:
@@ -94,7 +98,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one 3-step training, judge switched at step 3")
-    parser.add_argument("--steps", type=int, default=6, help="steps per training in the full run (first dropped)")
+    parser.add_argument("--steps", type=int, default=10, help="steps per training in the full run (first dropped)")
     parser.add_argument("--latency-s", type=float, default=0.05)
     parser.add_argument("--slots", type=int, default=64, help="requests the slow judge serves at once")
     args = parser.parse_args(argv)

@@ -204,24 +204,76 @@ def test_capacity_check_counts_dapo_inflight_batches():
     check_worker_capacity(config)
 
 
-def test_step_tally_merges_judge_windows():
+def _rec(step, source, uid, code, reward, timed_out=False, judge=None, worker="w0", role="train"):
+    from verl_ext.reward.step_metrics import RolloutRecord
+
+    return RolloutRecord(role, step, source, uid, int(code), reward, timed_out, judge, worker)
+
+
+def test_step_figures_match_hand_computed_values():
+    """Two groups of 3 on cub200, one of 2 on flowers102, judge windows from two workers."""
+    from verl_ext.reward.step_metrics import StepTally
+
+    S, G, W, A = Category.SPECIFIC, Category.GENERIC, Category.WRONG, Category.ABSTAIN
+    tally = StepTally()
+    windows = {
+        "w0": {"judge/requests": 3, "judge/latency_p50_s": 0.1, "judge/latency_p95_s": 0.3,
+               "judge/memory_cache_size": 10, "judge/breakers_open": 0},
+        "w0-later": {"judge/requests": 1, "judge/latency_p50_s": 0.5, "judge/latency_p95_s": 0.9,
+                     "judge/memory_cache_size": 14, "judge/breakers_open": 1},
+        "w1": {"judge/requests": 0, "judge/latency_p50_s": 0.0, "judge/latency_p95_s": 0.0,
+               "judge/memory_cache_size": 7, "judge/breakers_open": 0},
+    }
+    for record in (
+        _rec(1, "cub200", "g1", S, 1.0, judge=windows["w0"]),
+        _rec(1, "cub200", "g1", G, 0.0),
+        _rec(1, "cub200", "g1", PARSE_FAILURE_CODE, -1.0),
+        _rec(1, "cub200", "g2", G, 1.0, judge=windows["w0-later"]),
+        _rec(1, "cub200", "g2", G, 1.0, timed_out=True),
+        _rec(1, "cub200", "g2", G, 1.0, judge=windows["w1"], worker="w1"),
+        _rec(1, "flowers102", "g3", W, 0.0),
+        _rec(1, "flowers102", "g3", JUDGE_ERROR_CODE, 0.0),
+    ):
+        tally.add(record)
+    f = tally.summary("speciarl/train")
+    # overall: graded = 7 (judge error left out); correct = S + 4 G = 5; specific = 1
+    assert f["speciarl/train/correct"] == pytest.approx(5 / 7)
+    assert f["speciarl/train/specific"] == pytest.approx(1 / 5)
+    assert f["speciarl/train/hm"] == pytest.approx(2 * (5 / 7) * (1 / 5) / (5 / 7 + 1 / 5))
+    assert f["speciarl/train/share/generic"] == pytest.approx(4 / 7)
+    assert f["speciarl/train/share/parse_failure"] == pytest.approx(1 / 7)
+    assert f["speciarl/train/share/abstain"] == 0.0 and A  # every category has a share key
+    assert (f["speciarl/train/rollouts"], f["speciarl/train/parse_failures"], f["speciarl/train/judge_errors"]) == (8, 1, 1)
+    assert f["speciarl/train/reward_mean"] == pytest.approx(3 / 8)
+    # best-in-group: g2's rewards are all equal, g1's and g3's are not... g3 is [0, 0]: equal too
+    assert f["speciarl/train/groups"] == 3
+    assert f["speciarl/train/no_gradient_share"] == pytest.approx(2 / 3)
+    assert f["speciarl/train/reference_level"] == pytest.approx((4 + 2 + 0) / 3)  # c*: specific, generic, wrong
+    assert f["speciarl/train/group_timeouts"] == 1
+    # per data source, and the paper's groups as the evaluation averages them (per dataset)
+    assert f["speciarl/train/cub200/correct"] == pytest.approx(5 / 6)
+    assert f["speciarl/train/flowers102/correct"] == 0.0 and f["speciarl/train/flowers102/hm"] == 0.0
+    assert f["speciarl/train/group/in_domain/hm"] == f["speciarl/train/cub200/hm"]
+    assert f["speciarl/train/group/fine_grained/correct"] == 0.0  # flowers102 alone is present
+    assert "speciarl/train/group/very_fine_grained/hm" not in f
+    # judge: counters add up, p50 is request-weighted, p95 the largest, gauges are not summed
+    assert f["speciarl/train/judge/requests"] == 4
+    assert f["speciarl/train/judge/latency_p50_s"] == pytest.approx((0.1 * 3 + 0.5) / 4)
+    assert f["speciarl/train/judge/latency_p95_s"] == 0.9
+    assert f["speciarl/train/judge/memory_cache_size"] == 14  # w0's latest (14), not 10 + 14 + 7
+    assert f["speciarl/train/judge/breakers_open"] == 1
+    assert all(0.0 <= f[k] <= 1.0 for k in f if "/share/" in k or k.rsplit("/", 1)[1] in ("correct", "specific", "hm"))
+
+
+def test_validation_groups_of_one_carry_no_group_signal():
     from verl_ext.reward.step_metrics import StepTally
 
     tally = StepTally()
-    tally.add(int(Category.SPECIFIC), 1.0, False, {"judge/requests": 3, "judge/latency_p50_s": 0.1, "judge/latency_p95_s": 0.3}, "cub200")
-    tally.add(int(Category.GENERIC), 0.0, True, {"judge/requests": 1, "judge/latency_p50_s": 0.5, "judge/latency_p95_s": 0.9}, "cub200")
-    tally.add(PARSE_FAILURE_CODE, -1.0, False, {"judge/requests": 0, "judge/latency_p50_s": 0.0, "judge/latency_p95_s": 0.0}, "flowers102")
-    summary = tally.summary("speciarl/train")
-    assert summary["judge/requests"] == 4
-    assert summary["judge/latency_p50_s"] == pytest.approx((0.1 * 3 + 0.5) / 4)
-    assert summary["judge/latency_p95_s"] == 0.9
-    assert summary["speciarl/train/group_timeouts"] == 1
-    assert summary["speciarl/train/parse_failures"] == 1
-    assert summary["speciarl/train/correctness"] == pytest.approx(2 / 3)
-    assert summary["speciarl/train/specificity"] == pytest.approx(1 / 2)
-    assert summary["speciarl/train/cub200/correctness"] == 1.0
-    assert summary["speciarl/train/cub200/hm"] == pytest.approx(2 * 1.0 * 0.5 / 1.5)
-    assert summary["speciarl/train/flowers102/correctness"] == 0.0
+    tally.add(_rec(5, "cub200", "v1", Category.SPECIFIC, 1.0, role="val"))
+    tally.add(_rec(5, "cub200", "v2", Category.WRONG, 0.0, role="val"))
+    figures = tally.summary("speciarl/val")
+    assert figures["speciarl/val/cub200/hm"] == pytest.approx(2 * 0.5 * 1.0 / 1.5)
+    assert not any(k.endswith(("no_gradient_share", "reference_level", "/groups")) for k in figures)
 
 
 async def test_a_closed_step_is_written_once_and_returned(tmp_path):
@@ -232,14 +284,14 @@ async def test_a_closed_step_is_written_once_and_returned(tmp_path):
 
     sink = tmp_path / "metrics" / "reward.jsonl"
     coordinator = LocalCoordinator(str(sink))
-    coordinator.record("train", 3, "cub200", int(Category.SPECIFIC), 1.0, False)
-    coordinator.record("train", 3, "cub200", int(Category.WRONG), 0.0, False)
+    coordinator.record(_rec(3, "cub200", "g", Category.SPECIFIC, 1.0))
+    coordinator.record(_rec(3, "cub200", "g", Category.WRONG, 0.0))
     assert not sink.exists()  # step 3 may still be receiving rollouts
     figures = await coordinator.close_step("train", 3)
-    assert figures["speciarl/train/cub200/correctness"] == 0.5
+    assert figures["speciarl/train/cub200/correct"] == 0.5
     assert figures["speciarl/train/rollouts"] == 2
     (line,) = sink.read_text().splitlines()
-    assert json.loads(line)["speciarl/train/cub200/specificity"] == 1.0
+    assert json.loads(line)["speciarl/train/cub200/specific"] == 1.0
     assert await coordinator.close_step("train", 3) == {}  # closing again writes nothing
     assert coordinator.step_metrics("train", 3) == {} and coordinator.ledger.open_steps == []
     assert len(sink.read_text().splitlines()) == 1
@@ -252,16 +304,16 @@ def test_without_the_trainer_a_step_is_written_when_the_next_step_starts(tmp_pat
 
     sink = tmp_path / "metrics" / "reward.jsonl"
     coordinator = LocalCoordinator(str(sink))
-    coordinator.record("val", 5, "cub200", int(Category.SPECIFIC), 1.0, False)
-    coordinator.record("val", 5, "cub200", int(Category.WRONG), 0.0, False)
-    coordinator.record("train", 6, "cub200", int(Category.WRONG), 0.0, False)  # another role: no effect
+    coordinator.record(_rec(5, "cub200", "a", Category.SPECIFIC, 1.0, role="val"))
+    coordinator.record(_rec(5, "cub200", "b", Category.WRONG, 0.0, role="val"))
+    coordinator.record(_rec(6, "cub200", "c", Category.WRONG, 0.0))  # another role: no effect
     assert not sink.exists()
-    coordinator.record("val", 10, "cub200", int(Category.GENERIC), 1.0, False)
+    coordinator.record(_rec(10, "cub200", "d", Category.GENERIC, 1.0, role="val"))
     (line,) = sink.read_text().splitlines()
     record = json.loads(line)
     assert (record["role"], record["step"]) == ("val", 5)
-    assert record["speciarl/val/cub200/correctness"] == 0.5
-    assert record["speciarl/val/cub200/specificity"] == 1.0
+    assert record["speciarl/val/cub200/correct"] == 0.5
+    assert record["speciarl/val/cub200/specific"] == 1.0
     coordinator.close_all()  # at shutdown, the steps still open are written too
     assert [(json.loads(x)["role"], json.loads(x)["step"]) for x in sink.read_text().splitlines()] == [
         ("val", 5), ("train", 6), ("val", 10)
@@ -274,6 +326,45 @@ def test_groups_that_never_complete_are_forgotten_at_step_end():
     coordinator = LocalCoordinator(stale_after_s=0.0)
     coordinator.book.arrive("lost-session-group", 0, 10, 2)  # 9 sessions never arrive
     assert coordinator.book.open_groups == 1
-    coordinator.record("train", 1, "cub200", 2, 0.0, False)
-    coordinator.record("train", 2, "cub200", 2, 0.0, False)  # step 1 closes
+    coordinator.record(_rec(1, "cub200", "g", 2, 0.0))
+    coordinator.record(_rec(2, "cub200", "h", 2, 0.0))  # step 1 closes
     assert coordinator.book.open_groups == 0
+
+
+async def test_a_trainval_row_is_a_training_row(manager_for, tiny_tokenizer):
+    """Oxford Pets and FGVC-Aircraft train on ``trainval``: without our dataset class's tag, the
+    row's split must still give the training group size (before: every row became a group of 1)."""
+    manager = manager_for(n=3, val_n=1)
+    protos = make_group_dataprotos(
+        tiny_tokenizer, prompt="Classify the image.", data_source="oxford_pets", ground_truth=GT,
+        responses=[answer("bird"), answer("golden winged warbler"), answer("bird")],
+        extra_info={"split": "trainval", "index": 1},
+    )
+    out = await score_all(manager, protos)
+    assert [o["reward_score"] for o in out] == [0.0, 1.0, 0.0]  # c* = specific, as a group of 3
+
+
+async def test_a_rollout_without_session_id_fails_with_a_clear_error(manager_for, tiny_tokenizer):
+    """Before: it silently became session 0, siblings collided and the group never completed."""
+    from verl_ext.reward.rollout import RolloutFieldError
+
+    manager = manager_for(n=3)
+    (proto, *_) = group(tiny_tokenizer, [answer("bird")] * 3)
+    del proto.non_tensor_batch["session_id"]
+    with pytest.raises(RolloutFieldError, match="session_id.*V1 trainer"):
+        await manager.run_single(proto)
+
+
+async def test_label_noise_is_the_same_in_every_run_of_the_same_config(manager_for, tiny_tokenizer):
+    """verl's uid is a fresh uuid4 per batch; the noise must not depend on it."""
+    async def noised_categories(uid):
+        protos = make_group_dataprotos(
+            tiny_tokenizer, prompt="Classify the image.", data_source="cub200", ground_truth=GT,
+            responses=[answer("warbler")] * 12, extra_info={"speciarl_role": "train", "index": 7}, uid=uid,
+        )
+        manager = manager_for(n=12, label_noise=0.5, seed=3)
+        return [o["reward_extra_info"]["category"] for o in await score_all(manager, protos)]
+
+    first, second = await noised_categories("run-one-uuid"), await noised_categories("run-two-uuid")
+    assert first == second
+    assert len(set(first)) > 1  # the noise did move some categories

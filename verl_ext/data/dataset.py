@@ -33,12 +33,12 @@ from verl.utils.dataset.rl_dataset import RLHFDataset
 from verl.utils.tokenizer import build_multimodal_processor_inputs
 
 from verl_ext.core.prompts import PROMPT_VARIANTS, PromptVariantError, prompt_messages, resolve_prompt_text
+from verl_ext.core.roles import ROLE_KEY, TRAIN, VAL
 from verl_ext.data.prompt_file import read_prompt_file
 
 logger = logging.getLogger(__name__)
 
 ON_BAD_IMAGE_CHOICES = ("error", "skip")
-ROLE_KEY = "speciarl_role"
 _PROBLEM = "_speciarl_problem"
 _LENGTH = "_speciarl_prompt_length"
 _WHERE = "_speciarl_source"
@@ -129,10 +129,10 @@ def infer_role(data_files: Any, data_config: Any) -> str:
             "validation file, e.g. `python data_prep/cub.py ... --splits test --subset 500 --seed 42`"
         )
     if is_train:
-        return "train"
+        return TRAIN
     if not is_val:
         logger.info("dataset files %s are neither data.train_files nor data.val_files: tagging rows 'val'", mine)
-    return "val"
+    return VAL
 
 
 class FineGrainedImageDataset(RLHFDataset):

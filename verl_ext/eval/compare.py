@@ -25,7 +25,8 @@ from typing import Optional, Sequence
 from verl_ext.eval.plots import plot_category_bars, plot_method_scatter, plot_spec_vs_corr
 from verl_ext.eval.report import distribution_table, protocol_one_table, protocol_two_sections
 from verl_ext.eval.results import OpenWorldRow, ResultRow, open_world_row, rows_of
-from verl_ext.eval.scoring import DATASET_GROUPS, DEFINITIONS, GROUP_TITLES, METRICS_SCHEMA, OPEN_WORLD_DEFINITIONS
+from verl_ext.core.datasets import DATASET_GROUPS, GROUP_TITLES
+from verl_ext.eval.scoring import DEFINITIONS, METRICS_SCHEMA, OPEN_WORLD_DEFINITIONS
 
 #: Where the figures of the comparison come from (said in every comparison.md).
 PROVENANCE = [

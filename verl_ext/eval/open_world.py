@@ -255,7 +255,7 @@ async def run_li_stage(pairs: Sequence[Pair], judge_settings: Mapping[str, Any],
 def score_open_world(items: Sequence[EvalItem], responses: Mapping[str, Sequence[str]], metrics: Sequence[str],
                      source: str, local: LocalResult, li: Optional[JudgeResult]) -> tuple[dict, dict]:
     """Per-dataset means of the metrics asked, and their unweighted group averages."""
-    from verl_ext.eval.scoring import DATASET_GROUPS
+    from verl_ext.core.datasets import DATASET_GROUPS
 
     asked = [m for m in PROTOCOL_TWO if m in metrics]
     tallies: "OrderedDict[str, OpenWorldTally]" = OrderedDict()

@@ -10,7 +10,8 @@ from typing import Mapping, Optional, Sequence
 
 from verl_ext.core.categories import Category
 from verl_ext.eval.results import OpenWorldRow, ResultRow, dataset_order
-from verl_ext.eval.scoring import DATASET_GROUPS, DEFINITIONS, GROUP_TITLES, OPEN_WORLD_DEFINITIONS
+from verl_ext.core.datasets import DATASET_GROUPS, GROUP_TITLES
+from verl_ext.eval.scoring import DEFINITIONS, OPEN_WORLD_DEFINITIONS
 
 OPEN_WORLD_COLUMNS = (("ti", "TI"), ("li", "LI"), ("ss", "SS"), ("cs", "CS"))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
-from verl_ext.eval.scoring import DATASET_GROUPS, view_title, views
+from verl_ext.core.datasets import DATASET_GROUPS
+from verl_ext.eval.scoring import view_title, views
 
 
 @dataclass(frozen=True)

@@ -23,22 +23,13 @@ from typing import Mapping, Optional, Sequence
 
 from verl_ext.core.best_of_n import best_of_n_per_image
 from verl_ext.core.categories import Category, parse_category
+from verl_ext.core.datasets import DATASET_GROUPS
 from verl_ext.core.grades import Grade
 from verl_ext.core.metrics import GradeTally, average_summaries
 from verl_ext.eval.items import EvalItem
 from verl_ext.eval.judging import Pair, normalised_pair
 
 METRICS_SCHEMA = "speciarl-eval/1"
-
-#: Dataset groups of Conti et al. as the paper uses them. Membership is taken from a summary of
-#: the paper, not re-checked against its text; averaging per dataset is inferred.
-DATASET_GROUPS: "OrderedDict[str, tuple[str, ...]]" = OrderedDict(
-    in_domain=("cub200",),
-    fine_grained=("flowers102", "food101", "oxford_pets"),
-    very_fine_grained=("fgvc_aircraft", "stanford_cars"),
-)
-GROUP_TITLES = {"in_domain": "In-domain (CUB)", "fine_grained": "Fine-grained",
-                "very_fine_grained": "Very fine-grained"}
 
 DEFINITIONS = {
     "status": "inferred from the paper's reported numbers; the paper's exact formulas are unconfirmed",

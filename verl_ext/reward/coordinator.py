@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional
 
 from verl_ext.reward.group_book import GroupBook, GroupView
 from verl_ext.reward.metrics_sink import StepMetricsSink
-from verl_ext.reward.step_metrics import StepLedger
+from verl_ext.reward.step_metrics import RolloutRecord, StepLedger
 
 #: A group that lost a session (verl drops failed sessions) never completes; once nobody
 #: waits on it and it is this old, it is forgotten so the book does not grow all run long.
@@ -56,16 +56,17 @@ class LocalCoordinator:
         self.book.arrive(uid, session_id, size, level)
 
     # ---- step figures
-    def record_many(self, records: list) -> None:
+    def record_many(self, records: list[RolloutRecord]) -> None:
         for record in records:
-            self.record(*record)
+            self.record(record)
 
-    def record(
-        self, role: str, step: int, data_source: str, code: int, reward: float, timed_out: bool,
-        judge: Optional[Mapping[str, float]] = None,
-    ) -> None:
-        for closed in self.ledger.record(role, step, data_source, code, reward, timed_out, judge):
+    def record(self, record: RolloutRecord) -> None:
+        for closed in self.ledger.record(record):
             self._write(*closed)
+
+    def record_judge(self, role: str, step: int, window: Mapping[str, float], worker: str) -> None:
+        """A worker's judge figures that belong to a step but to no particular rollout."""
+        self.ledger.record_judge(role, step, window, worker)
 
     def step_metrics(self, role: str, step: int) -> dict[str, float]:
         """The figures of a step still open (empty once it is closed)."""
@@ -136,7 +137,7 @@ class RayCoordinatorClient:
 
     def __init__(self, handle: Any) -> None:
         self._handle = handle
-        self._records: list[tuple] = []
+        self._records: list[RolloutRecord] = []
         self._flush_timer: Any = None
         self._in_flight: set[asyncio.Future] = set()
 
@@ -146,15 +147,21 @@ class RayCoordinatorClient:
     def notify(self, uid: str, session_id: int, size: int, level: Optional[int]) -> None:
         self._handle.notify.remote(uid, session_id, size, level)
 
-    def record(
-        self, role: str, step: int, data_source: str, code: int, reward: float, timed_out: bool,
-        judge: Optional[Mapping[str, float]] = None,
-    ) -> None:
-        self._records.append((role, step, data_source, code, reward, timed_out, judge))
+    def record(self, record: RolloutRecord) -> None:
+        self._records.append(record)
         if len(self._records) >= self.FLUSH_EVERY:
             self.flush()
         elif self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(self.FLUSH_AFTER_S, self.flush)
+
+    def record_judge(self, role: str, step: int, window: Mapping[str, float], worker: str) -> None:
+        self.flush()  # the records before it first: the same caller's calls stay in order
+        self._track(self._handle.record_judge.remote(role, step, window, worker))
+
+    def _track(self, ref: Any) -> None:
+        sent = asyncio.ensure_future(ref)
+        self._in_flight.add(sent)
+        sent.add_done_callback(self._in_flight.discard)
 
     def flush(self) -> None:
         if self._flush_timer is not None:
@@ -162,9 +169,7 @@ class RayCoordinatorClient:
             self._flush_timer = None
         if self._records:
             records, self._records = self._records, []
-            sent = asyncio.ensure_future(self._handle.record_many.remote(records))
-            self._in_flight.add(sent)
-            sent.add_done_callback(self._in_flight.discard)
+            self._track(self._handle.record_many.remote(records))
 
     async def drain(self) -> None:
         """Send what is buffered and wait until the coordinator has counted all of it."""

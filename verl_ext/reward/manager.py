@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import random
+import socket
 import time
 from typing import Any, Optional
 
@@ -39,13 +41,17 @@ from verl_ext.judge.factory import build_judge
 from verl_ext.reward.config import SpeciaRLConfigError, SpeciaRLRewardConfig
 from verl_ext.reward.coordinator import CoordinatorFailure, LocalCoordinator, RayCoordinatorClient, get_ray_coordinator
 from verl_ext.reward.group_book import GroupView
-from verl_ext.reward.rollout import Rollout, read_rollout, rollout_role
-from verl_ext.reward.step_metrics import category_code
+from verl_ext.core.roles import row_role
+from verl_ext.reward.rollout import Rollout, read_rollout
+from verl_ext.reward.step_metrics import RolloutRecord, category_code
 
 logger = logging.getLogger(__name__)
 
 #: How often a worker hands its judge metrics to the step tally.
 JUDGE_METRICS_WINDOW_S = 1.0
+
+#: Names this process in the judge windows it reports (their gauges are per worker).
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 #: Ray's default cap on concurrent calls of one async actor (a reward-loop worker).
 RAY_ASYNC_ACTOR_CAP = 1000
@@ -161,7 +167,7 @@ class SpeciaRLRewardManager(RewardManagerBase):
 
     # ---- scoring --------------------------------------------------------------------------
     def _group_size(self, rollout: Rollout) -> tuple[str, int]:
-        role = rollout_role(rollout.extra_info)
+        role = row_role(rollout.extra_info)
         if role is None:
             if self.settings.train_group_size != self.settings.val_group_size:
                 raise SpeciaRLConfigError(
@@ -188,9 +194,11 @@ class SpeciaRLRewardManager(RewardManagerBase):
             return Grade.judge_error()
         category = verdict.category
         if self.settings.label_noise > 0:
+            # Keyed on what is the same in every run of the same config (verl's uid is a fresh
+            # uuid4 per batch), so a noise ablation can be repeated exactly.
             rng = random.Random(
                 f"{self.settings.seed}/{rollout.data_source}/{rollout.extra_info.get('index')}/"
-                f"{rollout.global_step}/{rollout.session_id}/{rollout.uid}"
+                f"{rollout.global_step}/{rollout.session_id}"
             )
             category = perturb_category(category, self.settings.label_noise, rng)
         return Grade.judged(category)
@@ -248,16 +256,22 @@ class SpeciaRLRewardManager(RewardManagerBase):
         reward += self._overlong_penalty(rollout.response_length)
         judge_metrics = self._pop_judge_metrics()
         code = category_code(grade)
-        self._get_coordinator().record(
-            role, rollout.global_step, rollout.data_source, code, reward, view.timed_out, judge_metrics
-        )
+        self._get_coordinator().record(RolloutRecord(
+            role, rollout.global_step, rollout.data_source, rollout.uid, code, reward, view.timed_out,
+            judge_metrics, WORKER_ID,
+        ))
         return {"reward_score": float(reward), "reward_extra_info": self._extra_info(grade, code, reward, view)}
 
     # ---- what the SpeciaRL trainer mode asks of each reward worker (see reward/trainer_link.py)
-    async def drain_records(self) -> None:
-        """Wait until every rollout scored here so far is counted in its step."""
-        if self._coordinator is not None:
-            await self._coordinator.drain()
+    async def drain_records(self, role: str, step: int) -> None:
+        """Count every rollout scored here so far, and the judge's figures since its last window,
+        in the step being closed (the sync trainer runs one phase at a time, so they belong to it)."""
+        if self._coordinator is None:
+            return
+        if self._judge is not None:
+            self._judge_metrics_at = time.monotonic()
+            self._coordinator.record_judge(role, step, self._judge.pop_metrics(), WORKER_ID)
+        await self._coordinator.drain()
 
     async def close_step(self, role: str, step: int) -> dict[str, float]:
         """End a step or validation pass: its figures, written once (empty if none were counted)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 
 class RolloutFieldError(ValueError):
@@ -31,7 +31,9 @@ def _field(non_tensor: Mapping[str, Any], name: str) -> Any:
     if name not in non_tensor or non_tensor[name] is None:
         raise RolloutFieldError(
             f"trajectory has no {name!r} field; the SpeciaRL reward needs verl's GRPO group id "
-            "('uid'), 'session_id', 'data_source' and 'reward_model.ground_truth' on every rollout"
+            "('uid') and session index ('session_id', which verl 0.9's V1 trainer sends with every "
+            "rollout; the legacy trainer, trainer.use_v1=False, does not), 'data_source' and "
+            "'reward_model.ground_truth' on every rollout"
         )
     return non_tensor[name]
 
@@ -49,7 +51,7 @@ def read_rollout(data: Any) -> Rollout:
     extra_info = non_tensor.get("extra_info")
     return Rollout(
         uid=str(_field(non_tensor, "uid")),
-        session_id=int(non_tensor.get("session_id", 0)),
+        session_id=int(_field(non_tensor, "session_id")),
         data_source=str(_field(non_tensor, "data_source")),
         ground_truth=str(reward_model["ground_truth"]),
         extra_info=extra_info if isinstance(extra_info, Mapping) else {},
@@ -58,16 +60,3 @@ def read_rollout(data: Any) -> Rollout:
     )
 
 
-def rollout_role(extra_info: Mapping[str, Any]) -> Optional[str]:
-    """``"train"`` or ``"val"`` if the row says which, else ``None``.
-
-    Our dataset adapter tags every row (``extra_info.speciarl_role``); parquet files from
-    ``data_prep`` also carry ``extra_info.split``, where only ``train`` means training.
-    """
-    role = extra_info.get("speciarl_role")
-    if role in ("train", "val"):
-        return role
-    split = extra_info.get("split")
-    if isinstance(split, str) and split:
-        return "train" if split.split("_")[0] == "train" else "val"
-    return None

@@ -42,8 +42,8 @@ def _on_scoring_loop(worker: Any, method: str, *args: Any) -> Any:
     return asyncio.run_coroutine_threadsafe(coroutine, manager.scoring_loop).result(DRAIN_TIMEOUT_S)
 
 
-def drain_records(worker: Any) -> None:
-    _on_scoring_loop(worker, "drain_records")
+def drain_records(worker: Any, role: str, step: int) -> None:
+    _on_scoring_loop(worker, "drain_records", role, step)
 
 
 def close_step(worker: Any, role: str, step: int) -> dict[str, float]:
@@ -58,7 +58,7 @@ def close_on_all(handles: Sequence[Any], role: str, step: int) -> dict[str, floa
     """
     import ray
 
-    ray.get([handle.__ray_call__.remote(drain_records) for handle in handles])
+    ray.get([handle.__ray_call__.remote(drain_records, role, step) for handle in handles])
     figures: dict[str, float] = {}
     for part in ray.get([handle.__ray_call__.remote(close_step, role, step) for handle in handles]):
         figures.update(part)
