@@ -26,6 +26,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 #: The three figures the curves show, as the reward names them (``verl_ext/reward/step_metrics.py``).
 FIGURES = (("correct", "correctness"), ("specific", "specificity"), ("hm", "HM"))
@@ -118,6 +119,7 @@ def plot_training_curves(series: Series, out: Path, title: str = "") -> Path:
         ax.set_title(label)
         ax.set_xlabel("step")
         ax.set_ylim(-0.02, 1.02)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="best")
     if title:
@@ -141,7 +143,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except TrainingCurvesError as error:
         print(f"plots_training: {error}")
         return 2
-    out = plot_training_curves(series, args.out or args.run_dir / "plots" / "training_curves.png", title=str(args.run_dir.name))
+    out = plot_training_curves(series, args.out or args.run_dir / "plots" / "training_curves.png", title=str(args.run_dir.resolve()))
     train_steps = sorted(series.get(f"{PREFIX}/train/hm", {}))
     val_steps = sorted(series.get(f"{PREFIX}/val/hm", {}))
     print(f"wrote {out} from {source}: training steps {train_steps}, validation at {val_steps}")
