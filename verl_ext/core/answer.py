@@ -1,10 +1,10 @@
 """Answer extraction and label normalisation.
 
 The policy writes its label inside ``<answer>…</answer>``. The reward reads only that
-content (``speciarl-method.md`` §3.2 and §7); a missing, empty or truncated answer is a
+content, as the paper's reward does; a missing, empty or truncated answer is a
 parse failure and scores -1.
 
-Normalisation before judging (§6.3), applied to both the prediction and the ground truth:
+Normalisation before judging, applied to both the prediction and the ground truth:
 
 1. every character that is not a Unicode letter, a Unicode digit or a dash
    (Unicode category ``Pd``) becomes a space;

@@ -1,7 +1,7 @@
 """Best-of-N oracle selection: the best grade per image among N samples.
 
 Best-of-N uses the ground truth (through the judge's grades) to pick, for each image, the
-sample with the best *evaluation rank* (``speciarl-method.md`` §2 and §10). It is an upper
+sample with the best *evaluation rank* (the paper's Best-of-64 upper bound). It is an upper
 bound that measures what the model can produce when sampled, not a method one can deploy.
 
 Evaluation ranks, lower is better: more specific 1, specific 2, less specific 3, generic 4,

@@ -1,6 +1,6 @@
 """The six judge categories and the orders the method puts on them.
 
-See ``speciarl-method.md`` §2: the judge grades a prediction against the ground truth into
+The judge grades a prediction against the ground truth into
 one of six categories, totally ordered from worst to best. Training ties *specific* with
 *more specific*; evaluation (Best-of-N selection) keeps them apart.
 """

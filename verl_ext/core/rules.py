@@ -1,12 +1,12 @@
 """Reward rules as pure functions over the grades of one group.
 
-``best_in_group_rewards`` is the paper's rule (``speciarl-method.md`` §3.2): the best
+``best_in_group_rewards`` is the paper's rule (docs/reward.md): the best
 judged category of the group sets a reference level c*; rollouts that reach it score 1,
 the others 0; if every judged rollout is wrong, all score 0. Specific and more specific
 are one level. Parse failures score -1, judge errors 0, and neither takes part in c*.
 
-The static rules (§5.1) grade each rollout alone and serve as baselines. The label-noise
-ablation (§5.2) perturbs a judged category before any rule sees it.
+The static rules (the paper's RFT and graded baselines) grade each rollout alone. The
+label-noise ablation perturbs a judged category before any rule sees it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ data.custom_cls.name=FineGrainedImageDataset``; settings under ``data.speciarl``
   ``file://path`` to a text file. Every row's prompt is rebuilt from it: one user message,
   the image first, then the text.
 - ``on_bad_image``: ``error`` (default) or ``skip``. verl's overlong-prompt filter catches any
-  exception and silently drops the row (``verl-0.9.md`` §8.6), so a broken image pipeline
+  exception and silently drops the row (``RLHFDataset``'s ``filter_overlong_prompts`` in
+  ``verl/utils/dataset/rl_dataset.py``), so a broken image pipeline
   trains on a shrunken or empty dataset. Here every row is checked once at start-up through
   the same calls the rollout makes (placeholder expansion, ``process_multi_modal_info``, the
   processor); a failure either stops start-up naming the row and its source file, or is

@@ -8,7 +8,7 @@ The bundled suite (``calibration_cases.jsonl``, next to this module) has 144 cas
 domains (birds, flowers, food, pets, aircraft, cars) × six categories × four cases. The
 cases were written by hand for this project from the class lists of the six benchmark
 datasets (CUB-200, Flowers102, Food-101, Oxford-IIIT Pets, FGVC-Aircraft, Stanford Cars)
-and the category definitions of ``speciarl-method.md`` §2; none is taken from the original
+and the six category definitions in docs/judge.md; none is taken from the original
 SpeciaRL code. They avoid the pairs the client decides without an LLM (an exact match after
 normalisation; the fixed refusal phrases), so they test the model itself; the report still
 counts how each verdict was reached. Some cases are debatable by nature (where "less

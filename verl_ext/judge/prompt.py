@@ -1,6 +1,7 @@
 """The judge prompt: a system rubric for the six categories and a one-pair user message.
 
-Written in our own words from the description in ``speciarl-method.md`` §2 and §6.2. The
+Written in our own words from the SpeciaRL paper's description of the six categories and of
+its judge (docs/judge.md has both). The
 user message carries the normalised pair as a single JSON line, so any server (or the
 scriptable test server) can read it back with :func:`parse_pair_from_user_message`.
 
@@ -96,7 +97,7 @@ def parse_pair_from_user_message(text: str) -> Optional[tuple[str, str]]:
     return None
 
 
-#: The labels in the order the original service offered them for guided decoding (§2).
+#: The labels in the order the original service offered them for guided decoding.
 CHOICE_ORDER: tuple[str, ...] = ("specific", "less specific", "generic", "more specific", "wrong", "abstain")
 
 assert sorted(CHOICE_ORDER) == sorted(CATEGORY_LABELS)  # internal consistency, not user input

@@ -39,7 +39,12 @@ def _field(non_tensor: Mapping[str, Any], name: str) -> Any:
 
 
 def read_rollout(data: Any) -> Rollout:
-    """The last output of a trajectory, as verl's built-in managers read it (verl-0.9.md §5.2)."""
+    """The last output of a trajectory, as verl's built-in managers read it.
+
+    verl 0.9's agent loop sends one row per output, unpadded; the valid response tokens are the
+    ``attention_mask`` over the last ``len(responses)`` positions (``naive.py`` in
+    ``verl/experimental/reward_loop/reward_manager`` does the same).
+    """
     item = data[-1]
     responses = item.batch["responses"]
     length = responses.shape[-1]

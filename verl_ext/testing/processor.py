@@ -4,7 +4,8 @@ Tests must exercise transformers' real ``Qwen2_5_VLProcessor`` (the class verl's
 dataset call), not a look-alike. Only the pixel bounds are shrunk, so that every image becomes
 a handful of 28x28 patches and tests stay fast. A video processor is required: without one,
 ``AutoProcessor.from_pretrained`` silently returns the bare tokenizer and verl then treats the
-model as text-only (``cpu-test-environment.md`` §7.2).
+model as text-only (seen with transformers 5.10: ``AutoProcessor`` falls back to the tokenizer
+when the saved processor has no video processor).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class GenerationBackend(Protocol):
 def chat_messages(prompt_text: str) -> list[dict]:
     """One user turn, image first, then the text, in the structured form chat templates read.
 
-    The same layout as the dataset's ``<image>`` placeholder prompt (``speciarl-method.md`` §7).
+    The same layout as the training prompt: the dataset's ``<image>`` placeholder comes first.
     """
     text = prompt_text.replace(IMAGE_PLACEHOLDER, "")
     return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
