@@ -13,7 +13,9 @@ from omegaconf import OmegaConf
 
 from verl_ext.core.categories import Category
 from verl_ext.reward.config import SpeciaRLConfigError
-from verl_ext.reward.manager import EXTRA_INFO_KEYS, SpeciaRLRewardManager, check_worker_capacity
+from verl_ext.reward.capacity import check_worker_capacity
+from verl_ext.reward.extra_info import EXTRA_INFO_KEYS
+from verl_ext.reward.manager import SpeciaRLRewardManager
 from verl_ext.reward.rollout import RolloutFieldError
 from verl_ext.reward.step_metrics import JUDGE_ERROR_CODE, PARSE_FAILURE_CODE
 from verl_ext.testing.dataproto import make_group_dataprotos, make_reward_dataproto

@@ -14,7 +14,6 @@ from verl_ext.core.rules import (
     perturb_category,
     reference_level,
     reward_known_alone,
-    reward_known_from_partial,
     static_reward,
 )
 
@@ -94,10 +93,6 @@ def test_early_resolution_agrees_with_whole_group(group):
         alone = reward_known_alone(grade)
         if alone is not None:
             assert alone == final[i]
-        for k in range(len(group) + 1):
-            partial = reward_known_from_partial(grade, group[:k])
-            if partial is not None:
-                assert partial == final[i]
 
 
 def test_static_binary_map_is_rft_baseline():

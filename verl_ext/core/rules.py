@@ -81,21 +81,6 @@ def reward_known_alone(grade: Grade) -> Optional[float]:
     return None
 
 
-def reward_known_from_partial(grade: Grade, seen: Sequence[Grade]) -> Optional[float]:
-    """The reward of ``grade`` if the grades ``seen`` so far already decide it.
-
-    Once a sibling is judged better than ``grade``, the reward is 0 no matter what arrives
-    later. Otherwise the answer may still change, and ``None`` is returned.
-    """
-    alone = reward_known_alone(grade)
-    if alone is not None:
-        return alone
-    level = reference_level(seen)
-    if level is not None and level > grade.category.training_level:
-        return 0.0
-    return None
-
-
 def static_reward(grade: Grade, reward_map: Mapping[Category, float]) -> float:
     """A per-rollout reward from a fixed map; parse failures -1, judge errors 0."""
     if grade.status is GradeStatus.PARSE_FAILURE:

@@ -210,7 +210,7 @@ def check_speciarl_settings(cfg: Any, manager: str) -> Any:
         except (ValueError, TypeError) as exc:
             raise RecipeError(f"reward.speciarl.judge: {exc}") from exc
     try:
-        from verl_ext.reward.manager import check_worker_capacity
+        from verl_ext.reward.capacity import check_worker_capacity
     except ImportError:  # pragma: no cover - the manager module is part of this package
         check_worker_capacity = None
     if check_worker_capacity is not None:
@@ -230,7 +230,7 @@ def check_filter_groups(cfg: Any, manager: str) -> None:
         raise RecipeError("algorithm.filter_groups.enable=True needs algorithm.filter_groups.metric")
     if metric == "reward" or not _uses_speciarl_manager(manager):
         return
-    from verl_ext.reward.manager import EXTRA_INFO_KEYS
+    from verl_ext.reward.extra_info import EXTRA_INFO_KEYS
 
     if metric not in EXTRA_INFO_KEYS:
         raise RecipeError(

@@ -80,8 +80,12 @@ class LocalCoordinator:
         closed = self.ledger.close(role, step)
         if closed is None:
             return {}
-        self._write(*closed)
-        return closed[2]
+        role, step, figures = closed
+        # How many rollouts waited for their group at once, at most, during this step.
+        figures[f"speciarl/{role}/waiting_max"] = float(self.book.max_waiting)
+        self.book.max_waiting = self.book.waiting
+        self._write(role, step, figures)
+        return figures
 
     def close_all(self) -> None:
         for closed in self.ledger.close_all():
@@ -90,14 +94,6 @@ class LocalCoordinator:
     def _write(self, role: str, step: int, summary: dict[str, float]) -> None:
         self.book.evict_stale(self.stale_after_s)  # once per step: cheap, and often enough
         self.sink.write(role, step, summary)
-
-    def stats(self) -> dict[str, int]:
-        return {
-            "waiting": self.book.waiting,
-            "max_waiting": self.book.max_waiting,
-            "timeouts": self.book.timeouts,
-            "open_groups": self.book.open_groups,
-        }
 
     # ---- outage
     async def set_fatal(self, message: str) -> None:
@@ -182,9 +178,6 @@ class RayCoordinatorClient:
 
     async def close_step(self, role: str, step: int) -> dict[str, float]:
         return await self._handle.close_step.remote(role, step)
-
-    async def stats(self) -> dict[str, int]:
-        return await self._handle.stats.remote()
 
     async def set_fatal(self, message: str) -> None:
         await self._handle.set_fatal.remote(message)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import random
 import socket
@@ -27,8 +26,8 @@ from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from verl_ext.core.answer import extract_answer, normalise_label
-from verl_ext.core.categories import Category
 from verl_ext.core.grades import Grade
+from verl_ext.core.roles import row_role
 from verl_ext.core.rules import (
     STATIC_REWARD_MAPS,
     best_in_group_reward,
@@ -38,10 +37,11 @@ from verl_ext.core.rules import (
 )
 from verl_ext.judge.base import Judge, JudgeUnavailableError
 from verl_ext.judge.factory import build_judge
+from verl_ext.reward.capacity import check_worker_capacity
 from verl_ext.reward.config import SpeciaRLConfigError, SpeciaRLRewardConfig
 from verl_ext.reward.coordinator import CoordinatorFailure, LocalCoordinator, RayCoordinatorClient, get_ray_coordinator
+from verl_ext.reward.extra_info import extra_info
 from verl_ext.reward.group_book import GroupView
-from verl_ext.core.roles import row_role
 from verl_ext.reward.rollout import Rollout, read_rollout
 from verl_ext.reward.step_metrics import RolloutRecord, category_code
 
@@ -52,65 +52,6 @@ JUDGE_METRICS_WINDOW_S = 1.0
 
 #: Names this process in the judge windows it reports (their gauges are per worker).
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
-
-#: Ray's default cap on concurrent calls of one async actor (a reward-loop worker).
-RAY_ASYNC_ACTOR_CAP = 1000
-
-#: ``reward_extra_info`` keys, identical for every rollout (verl builds arrays from them).
-EXTRA_INFO_KEYS = (
-    "score", "category", "correct", "specific", "parse_ok", "judge_error",
-    "group_size_seen", "group_timed_out",
-    *(f"is_{c.label.replace(' ', '_')}" for c in Category),
-)
-
-
-def rollouts_in_flight(config: Any) -> tuple[int, int, int]:
-    """(rollouts, prompts, n): the most rollouts of a training step that can await rewards at once.
-
-    verl 0.9's V1 trainer keeps one train batch in flight, or, with DAPO's dynamic sampling,
-    up to ``algorithm.filter_groups.max_inflight_gen_batches`` train batches (and ignores
-    ``data.gen_batch_size`` then); the legacy trainer samples ``data.gen_batch_size`` prompts.
-    """
-    data = config.data
-    prompts = int(data.get("gen_batch_size") or data.train_batch_size)
-    filter_groups = config.get("algorithm", {}).get("filter_groups", {}) or {}
-    if filter_groups.get("enable"):
-        inflight = int(filter_groups.get("max_inflight_gen_batches", 1) or 1)
-        prompts = max(prompts, inflight * int(data.train_batch_size))
-    n = int(config.actor_rollout_ref.rollout.n)
-    return prompts * n, prompts, n
-
-
-def check_worker_capacity(config: Any) -> None:
-    """Refuse settings under which waiting rollouts could fill a worker's Ray concurrency cap.
-
-    Every rollout of a step may be in flight at once, spread at random over
-    ``reward.num_workers`` workers. If one worker could receive more than Ray's cap while
-    its calls wait for siblings queued behind that cap, the step would deadlock until the
-    group timeout. We require the expected load per worker plus six standard deviations to
-    stay under the cap, which verl's default of 8 workers satisfies for the paper's
-    256 x 10 rollouts (320 per worker).
-    """
-    workers = int(config.reward.get("num_workers", 1) or 1)
-    if workers <= 1:
-        return  # one worker uses the in-process book; nothing waits across processes
-    in_flight, batch, n = rollouts_in_flight(config)
-    p = 1.0 / workers
-    worst = in_flight * p + 6.0 * math.sqrt(in_flight * p * (1 - p))
-    if worst > RAY_ASYNC_ACTOR_CAP:
-        needed = workers
-        while True:
-            needed += 1
-            q = 1.0 / needed
-            if in_flight * q + 6.0 * math.sqrt(in_flight * q * (1 - q)) <= RAY_ASYNC_ACTOR_CAP:
-                break
-        raise SpeciaRLConfigError(
-            f"reward.num_workers={workers} is too few for {in_flight} rollouts in flight per step "
-            f"({batch} prompts x n {n}): a worker could hold more than Ray's "
-            f"{RAY_ASYNC_ACTOR_CAP} concurrent calls while rollouts wait for their group. "
-            f"Set reward.num_workers>={needed} (or reward.num_workers=1)."
-        )
-
 
 @register("speciarl")
 class SpeciaRLRewardManager(RewardManagerBase):
@@ -260,7 +201,7 @@ class SpeciaRLRewardManager(RewardManagerBase):
             role, rollout.global_step, rollout.data_source, rollout.uid, code, reward, view.timed_out,
             judge_metrics, WORKER_ID,
         ))
-        return {"reward_score": float(reward), "reward_extra_info": self._extra_info(grade, code, reward, view)}
+        return {"reward_score": float(reward), "reward_extra_info": extra_info(grade, code, reward, view.seen, view.timed_out)}
 
     # ---- what the SpeciaRL trainer mode asks of each reward worker (see reward/trainer_link.py)
     async def drain_records(self, role: str, step: int) -> None:
@@ -280,20 +221,3 @@ class SpeciaRLRewardManager(RewardManagerBase):
     def outage(self) -> Optional[str]:
         """The judge's last words if this worker found it down for good, else ``None``."""
         return self._outage
-
-    @staticmethod
-    def _extra_info(grade: Grade, code: int, reward: float, view: GroupView) -> dict[str, float]:
-        category = grade.category
-        info = {
-            "score": float(reward),
-            "category": float(code),
-            "correct": float(bool(category is not None and category.is_correct)),
-            "specific": float(bool(category is not None and category.is_specific)),
-            "parse_ok": float(grade.status.value != "parse_failure"),
-            "judge_error": float(grade.status.value == "judge_error"),
-            "group_size_seen": float(view.seen),
-            "group_timed_out": float(view.timed_out),
-        }
-        for c in Category:
-            info[f"is_{c.label.replace(' ', '_')}"] = float(category is c)
-        return info
