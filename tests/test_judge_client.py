@@ -41,7 +41,7 @@ def fast_config(*urls: str, **overrides) -> JudgeConfig:
         failure_budget_s=5.0,
     )
     settings.update(overrides)
-    return JudgeConfig(**settings)
+    return JudgeConfig.from_mapping(settings)
 
 
 @pytest.fixture
@@ -52,7 +52,8 @@ async def server():
 
 @pytest.fixture(autouse=True)
 def _no_key(monkeypatch):
-    monkeypatch.delenv("SPECIARL_JUDGE_API_KEY", raising=False)
+    for name in ("SPECIARL_JUDGE_URLS", "SPECIARL_JUDGE_MODEL", "SPECIARL_JUDGE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
 
 
 async def test_grades_pairs_through_the_llm_and_satisfies_the_protocol(server):
@@ -298,3 +299,14 @@ def test_cli_prints_the_category():
         command + ["--gt", "dog", "--pred", "cat", "--timeout-s", "0.5"], capture_output=True, text=True, timeout=60
     )
     assert down.returncode == 2 and "judge unavailable" in down.stderr
+
+
+def test_cli_lets_a_programming_error_surface(monkeypatch):
+    from verl_ext.judge.__main__ import main
+
+    async def buggy(self, ground_truth, prediction):
+        raise ValueError("a bug, not a judge error")
+
+    monkeypatch.setattr(OpenAIJudgeClient, "grade", buggy)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["--url", "http://127.0.0.1:9/v1", "--model", "m", "--gt", "dog", "--pred", "cat"])
