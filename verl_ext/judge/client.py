@@ -31,31 +31,27 @@ from typing import Any, Optional, Sequence
 
 import httpx
 
-try:  # aiohttp under httpx's API: ~10x less CPU per request than httpcore at 64 in flight
-    from httpx_aiohttp import AiohttpTransport
-except ImportError:  # pragma: no cover - httpx's own transport still works, only slower
-    AiohttpTransport = None
-
 from verl_ext.judge.base import JudgeUnavailableError
 from verl_ext.judge.cache import LRUVerdictCache, SqliteVerdictCache
 from verl_ext.judge.config import JudgeConfig, redact_url
 from verl_ext.judge.endpoints import CircuitBreaker, Endpoint, EndpointPool
+from verl_ext.judge.http_client import (
+    TRANSPORT_ERRORS,
+    ModelListingError,
+    error_name,
+    is_timeout,
+    new_http_client,
+    served_models,
+    within,
+)
 from verl_ext.judge.metrics import JudgeMetrics
 from verl_ext.judge.protocol import reply_text
 from verl_ext.judge.task import GRADING, JudgeTask
 
 logger = logging.getLogger(__name__)
 
-try:
-    import aiohttp
-
-    _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError,)
-except ImportError:  # pragma: no cover
-    _TRANSPORT_ERRORS = ()
-
 Pair = tuple[str, str]
 _MALFORMED_ATTEMPTS = 2  # the first reply plus one retry
-_timeout = getattr(asyncio, "timeout", None)  # Python >= 3.11; wait_for below otherwise
 
 
 @dataclass(frozen=True)
@@ -195,15 +191,8 @@ class OpenAIJudgeClient:
     def _loop_state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
         if self._state is None or self._state.loop is not loop:
-            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
             limit = self.config.max_concurrency
-            limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
-            http = httpx.AsyncClient(
-                headers=headers,
-                timeout=httpx.Timeout(self.config.timeout_s),
-                limits=limits,
-                transport=AiohttpTransport(limits=limits) if AiohttpTransport is not None else None,
-            )
+            http = new_http_client(timeout_s=self.config.timeout_s, max_connections=limit, api_key=self._api_key)
             self._state = _LoopState(loop=loop, http=http, slots=asyncio.Semaphore(limit))
         return self._state
 
@@ -309,13 +298,11 @@ class OpenAIJudgeClient:
             self._metrics.add("requests")
             started = time.monotonic()
             try:
-                response = await _within(state.http.post(endpoint.chat_url, json=body), self.config.timeout_s)
-            except (asyncio.TimeoutError, TimeoutError):
-                raise _Retryable(f"no reply within {self.config.timeout_s:g}s", "timeouts") from None
-            except (httpx.TransportError, OSError, *_TRANSPORT_ERRORS) as exc:
-                if _is_timeout(exc):
+                response = await within(state.http.post(endpoint.chat_url, json=body), self.config.timeout_s)
+            except (asyncio.TimeoutError, *TRANSPORT_ERRORS) as exc:
+                if is_timeout(exc):
                     raise _Retryable(f"no reply within {self.config.timeout_s:g}s", "timeouts") from None
-                raise _Retryable(f"connection error: {_error_name(exc)}", "connection_errors") from None
+                raise _Retryable(f"connection error: {error_name(exc)}", "connection_errors") from None
             except asyncio.CancelledError:
                 endpoint.breaker.on_abandon()
                 raise
@@ -355,20 +342,21 @@ class OpenAIJudgeClient:
         endpoints = [endpoint] if endpoint is not None else self._pool.endpoints
         for candidate in endpoints:
             try:
-                response = await _within(state.http.get(candidate.models_url), self.config.timeout_s)
-                if response.status_code >= 500:
-                    raise _Retryable(f"HTTP {response.status_code} listing models", "http_5xx")
-                if response.status_code >= 400:
-                    raise _Fatal(f"HTTP {response.status_code} listing models; set judge.model")
-                models = response.json().get("data") or []
-                self._model = str(models[0]["id"])
-                logger.info("judge model not set; using %r served at %s", self._model, redact_url(candidate.base_url))
-                return self._model
-            except (asyncio.TimeoutError, TimeoutError, httpx.TransportError, OSError, *_TRANSPORT_ERRORS) as exc:
-                if endpoint is not None:
-                    raise _Retryable(f"cannot list models: {type(exc).__name__}", "connection_errors") from None
-            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-                raise _Fatal("the server lists no models; set judge.model") from None
+                models = await served_models(state.http, candidate.base_url, self.config.timeout_s)
+            except ModelListingError as exc:
+                if exc.status is not None and exc.status < 500:
+                    raise _Fatal(f"HTTP {exc.status} listing models; set judge.model") from None
+                if exc.malformed:
+                    raise _Fatal("the server lists no models; set judge.model") from None
+                if endpoint is not None:  # unreachable, or a 5xx: the endpoint is unhealthy
+                    metric = "timeouts" if exc.timed_out else "http_5xx" if exc.status else "connection_errors"
+                    raise _Retryable(f"cannot list models: {exc}", metric) from None
+                continue
+            if not models:
+                raise _Fatal("the server lists no models; set judge.model")
+            self._model = models[0]
+            logger.info("judge model not set; using %r served at %s", self._model, redact_url(candidate.base_url))
+            return self._model
         raise JudgeUnavailableError(f"cannot list the judge's models at {self.config.describe_urls()}; set judge.model")
 
     def _on_endpoint_failure(self, endpoint: Endpoint, exc: _Retryable) -> None:
@@ -417,35 +405,12 @@ class OpenAIJudgeClient:
         return delay
 
 
-async def _within(awaitable: Any, seconds: float) -> Any:
-    """Await with a deadline (``asyncio.timeout`` costs no extra task, unlike ``wait_for``)."""
-    if _timeout is None:  # pragma: no cover - Python 3.10
-        return await asyncio.wait_for(awaitable, seconds)
-    async with _timeout(seconds):
-        return await awaitable
-
-
 def _forget(state: _LoopState, pair: Pair, task: "asyncio.Task[_Outcome]") -> None:
     """Drop a finished request from the in-flight table; its outcome was (or is) awaited by
     the callers, so an exception nobody is left to await is not reported twice."""
     state.in_flight.pop(pair, None)
     if not task.cancelled():
         task.exception()
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    """Whether a transport error was a timeout (the aiohttp transport maps some drops to timeouts)."""
-    cause = exc.__cause__
-    if cause is not None and type(cause).__module__.startswith("aiohttp"):
-        return isinstance(cause, asyncio.TimeoutError)
-    return isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError))
-
-
-def _error_name(exc: BaseException) -> str:
-    cause = exc.__cause__
-    if cause is not None and type(cause).__module__.startswith("aiohttp"):
-        return type(cause).__name__
-    return type(exc).__name__
 
 
 def _retry_after(response: httpx.Response) -> Optional[float]:

@@ -76,7 +76,6 @@ class Endpoint:
     def __init__(self, base_url: str, breaker: CircuitBreaker) -> None:
         self.base_url = base_url
         self.chat_url = f"{base_url}/chat/completions"
-        self.models_url = f"{base_url}/models"
         self.breaker = breaker
         self.in_flight = 0
 
