@@ -25,9 +25,10 @@ import asyncio
 import json
 import logging
 import random
+import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, AsyncGenerator, Optional, Sequence
 
 import httpx
 
@@ -87,13 +88,27 @@ class _Malformed(Exception):
 
 @dataclass
 class _LoopState:
-    """What is bound to one event loop: the HTTP client, the semaphore, the in-flight table."""
+    """What is bound to one event loop: the HTTP client, the semaphore, the in-flight table.
+
+    ``closer`` is an async generator started on the loop: the loop's ``shutdown_asyncgens()``
+    (which ``asyncio.run`` calls before closing it) finalises it, and that closes ``http`` while
+    its loop still runs. So a client used from successive loops leaves no connection behind.
+    """
 
     loop: asyncio.AbstractEventLoop
     http: httpx.AsyncClient
     slots: asyncio.Semaphore
+    closer: AsyncGenerator[None, None]
     in_flight: dict[Pair, "asyncio.Task[_Outcome]"] = field(default_factory=dict)
     model_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    disk_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+async def _close_with_the_loop(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await http.aclose()
 
 
 class OpenAIJudgeClient:
@@ -143,7 +158,7 @@ class OpenAIJudgeClient:
         if cached is not None:
             self._metrics.add("cache_hits")
             return _Outcome(cached, source="cache")
-        state = self._loop_state()
+        state = await self._loop_state()
         task = state.in_flight.get(pair)
         if task is not None:
             self._metrics.add("dedup_hits")
@@ -182,32 +197,37 @@ class OpenAIJudgeClient:
             for task in list(state.in_flight.values()):
                 task.cancel()
             if state.loop is asyncio.get_running_loop():
-                await state.http.aclose()
+                await state.closer.aclose()  # else that loop closes it when it shuts down
         if self._disk is not None:
             disk, self._disk = self._disk, None
-            await asyncio.get_running_loop().run_in_executor(None, disk.close)
+            await disk.aclose()
 
     # ------------------------------------------------------------------ internals
-    def _loop_state(self) -> _LoopState:
+    async def _loop_state(self) -> _LoopState:
+        """The state of the running loop, created on first use (without suspending, so once)."""
         loop = asyncio.get_running_loop()
         if self._state is None or self._state.loop is not loop:
             limit = self.config.max_concurrency
             http = new_http_client(timeout_s=self.config.timeout_s, max_connections=limit, api_key=self._api_key)
-            self._state = _LoopState(loop=loop, http=http, slots=asyncio.Semaphore(limit))
+            closer = _close_with_the_loop(http)
+            await closer.__anext__()  # runs to its yield at once and registers it with the loop
+            self._state = _LoopState(loop=loop, http=http, slots=asyncio.Semaphore(limit), closer=closer)
         return self._state
 
     async def _disk_cache(self) -> Optional[SqliteVerdictCache]:
         if self.config.cache_path is None:
             return None
         if self._disk is None:
-            try:
-                model = await self._resolved_model()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # unknown model and no server yet: skip the disk until one answers
-                return None
-            self._disk = SqliteVerdictCache(self.config.cache_path, model, self.task.cache_key(self.config),
-                                            encode=self.task.encode, decode=self.task.decode)
+            async with (await self._loop_state()).disk_lock:  # concurrent first calls open one file
+                if self._disk is None:
+                    try:
+                        model = await self._resolved_model()
+                    except (_Retryable, _Fatal, JudgeUnavailableError):
+                        return None  # unknown model and no server yet: skip the disk until one answers
+                    self._disk = await SqliteVerdictCache.open(
+                        self.config.cache_path, model, self.task.cache_key(self.config),
+                        encode=self.task.encode, decode=self.task.decode,
+                    )
         return self._disk
 
     async def _judge_uncached(self, pair: Pair) -> _Outcome:
@@ -234,7 +254,7 @@ class OpenAIJudgeClient:
             return
         try:
             await disk.aput(pair, answer)
-        except Exception as exc:  # the verdict stands; only the persistence failed
+        except (sqlite3.Error, OSError) as exc:  # the verdict stands; only the persistence failed
             self._metrics.add("cache_write_errors")
             logger.warning("judge cache write to %s failed: %s", disk.path, exc)
 
@@ -291,7 +311,7 @@ class OpenAIJudgeClient:
             return _Outcome(answer)
 
     async def _attempt(self, endpoint: Endpoint, pair: Pair) -> Any:
-        state = self._loop_state()
+        state = await self._loop_state()
         model = await self._resolved_model(endpoint)
         body = self.task.request_body(self.config, model, pair)
         async with state.slots:
@@ -332,7 +352,7 @@ class OpenAIJudgeClient:
         """``judge.model``, or the first model the server lists when it is unset."""
         if self._model:
             return self._model
-        state = self._loop_state()
+        state = await self._loop_state()
         async with state.model_lock:  # one discovery, not one per concurrent request
             if self._model:
                 return self._model
