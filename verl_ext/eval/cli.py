@@ -10,7 +10,7 @@ from typing import Any, Optional, Sequence
 from verl_ext.eval.items import EvalDataError
 from verl_ext.eval.model_source import ModelSourceError
 from verl_ext.eval.sampling import SamplingSettings
-from verl_ext.judge.config import CONSTRAINTS, parse_setting_overrides
+from verl_ext.judge.config import CONSTRAINTS, URLS_ENV, parse_setting_overrides
 
 EXIT_INCOMPLETE = 3
 EXIT_USAGE = 2
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-model", help="base model folder for a LoRA adapter that does not name one")
     p.add_argument("--data", nargs="+", required=True, help="parquet file(s) in the data_prep schema")
     p.add_argument("--judge-url", nargs="+", action="extend", default=[],
-                   help="judge base URL(s), e.g. http://host:8000/v1 (env fallback SPECIARL_JUDGE_URLS)")
+                   help=f"judge base URL(s), e.g. http://host:8000/v1 (env fallback {URLS_ENV})")
     p.add_argument("--judge-model", help="judge model name (default: asked from the server's /v1/models)")
     p.add_argument("--judge-constraint", choices=CONSTRAINTS, help="judge output constraint")
     p.add_argument("--judge-concurrency", type=int, help="judge requests in flight at once")
