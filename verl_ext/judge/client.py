@@ -22,7 +22,6 @@ Nothing is ever turned into a silent "wrong".
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import sqlite3
@@ -46,7 +45,7 @@ from verl_ext.judge.http_client import (
     within,
 )
 from verl_ext.judge.metrics import JudgeMetrics
-from verl_ext.judge.protocol import reply_text
+from verl_ext.judge.protocol import MalformedReply, RejectedRequest, RetryableFailure, response_text
 from verl_ext.judge.task import GRADING, JudgeTask
 
 logger = logging.getLogger(__name__)
@@ -67,23 +66,6 @@ class _Outcome:
     @property
     def ok(self) -> bool:
         return self.answer is not None
-
-
-class _Retryable(Exception):
-    """A failure worth retrying: the endpoint is unhealthy (connection, timeout, 5xx, 429)."""
-
-    def __init__(self, reason: str, metric: str, retry_after_s: Optional[float] = None) -> None:
-        super().__init__(reason)
-        self.metric = metric
-        self.retry_after_s = retry_after_s
-
-
-class _Fatal(Exception):
-    """A reply that retrying cannot fix (401, 403, 404, 400…): the configuration is wrong."""
-
-
-class _Malformed(Exception):
-    """The server answered, but not with one of the six labels."""
 
 
 @dataclass
@@ -222,7 +204,7 @@ class OpenAIJudgeClient:
                 if self._disk is None:
                     try:
                         model = await self._resolved_model()
-                    except (_Retryable, _Fatal, JudgeUnavailableError):
+                    except (RetryableFailure, RejectedRequest, JudgeUnavailableError):
                         return None  # unknown model and no server yet: skip the disk until one answers
                     self._disk = await SqliteVerdictCache.open(
                         self.config.cache_path, model, self.task.cache_key(self.config),
@@ -277,7 +259,7 @@ class OpenAIJudgeClient:
             last = endpoint
             try:
                 answer = await self._attempt(endpoint, pair)
-            except _Retryable as exc:
+            except RetryableFailure as exc:
                 self._on_endpoint_failure(endpoint, exc)
                 failures += 1
                 if self._budget_spent():
@@ -290,7 +272,7 @@ class OpenAIJudgeClient:
                 # Never sleep past the failure budget: a judge that is down must fail the step on time.
                 await asyncio.sleep(min(self._backoff(failures, exc.retry_after_s), max(self._budget_left(), 0.001)))
                 continue
-            except _Malformed as exc:
+            except MalformedReply as exc:
                 self._on_endpoint_success(endpoint)
                 malformed += 1
                 self._metrics.add("malformed")
@@ -298,8 +280,10 @@ class OpenAIJudgeClient:
                     return _Outcome(None, f"malformed judge reply: {exc}")
                 self._metrics.add("retries")
                 continue
-            except _Fatal as exc:
+            except RejectedRequest as exc:
                 self._on_endpoint_success(endpoint)
+                if exc.metric:
+                    self._metrics.add(exc.metric)
                 message = f"judge request rejected by {redact_url(endpoint.base_url)}: {exc}"
                 if cfg.on_failure == "fail":
                     raise JudgeUnavailableError(message + " (check judge.model, judge.urls and the API key)") from None
@@ -321,31 +305,16 @@ class OpenAIJudgeClient:
                 response = await within(state.http.post(endpoint.chat_url, json=body), self.config.timeout_s)
             except (asyncio.TimeoutError, *TRANSPORT_ERRORS) as exc:
                 if is_timeout(exc):
-                    raise _Retryable(f"no reply within {self.config.timeout_s:g}s", "timeouts") from None
-                raise _Retryable(f"connection error: {error_name(exc)}", "connection_errors") from None
+                    raise RetryableFailure(f"no reply within {self.config.timeout_s:g}s", "timeouts") from None
+                raise RetryableFailure(f"connection error: {error_name(exc)}", "connection_errors") from None
             except asyncio.CancelledError:
                 endpoint.breaker.on_abandon()
                 raise
             self._metrics.latencies.append(time.monotonic() - started)
-        return self._read_response(response)
-
-    def _read_response(self, response: httpx.Response) -> Any:
-        status = response.status_code
-        if status == 429:
-            raise _Retryable("HTTP 429 (rate limited)", "http_429", _retry_after(response))
-        if status >= 500 or status == 408:
-            raise _Retryable(f"HTTP {status}", "http_5xx")
-        if status >= 400:
-            self._metrics.add("http_4xx")
-            raise _Fatal(f"HTTP {status}: {response.text[:200]}")
-        try:
-            payload = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise _Malformed(f"body is not JSON: {response.text[:80]!r}") from None
-        text = reply_text(payload)
+        text = response_text(response)
         answer = self.task.read_reply(text, self.config)
         if answer is None:
-            raise _Malformed(f"not an answer to the {self.task.name} prompt: {str(text)[:80]!r}")
+            raise MalformedReply(f"not an answer to the {self.task.name} prompt: {str(text)[:80]!r}")
         return answer
 
     async def _resolved_model(self, endpoint: Optional[Endpoint] = None) -> str:
@@ -365,21 +334,21 @@ class OpenAIJudgeClient:
                 models = await served_models(state.http, candidate.base_url, self.config.timeout_s)
             except ModelListingError as exc:
                 if exc.status is not None and exc.status < 500:
-                    raise _Fatal(f"HTTP {exc.status} listing models; set judge.model") from None
+                    raise RejectedRequest(f"HTTP {exc.status} listing models; set judge.model") from None
                 if exc.malformed:
-                    raise _Fatal("the server lists no models; set judge.model") from None
+                    raise RejectedRequest("the server lists no models; set judge.model") from None
                 if endpoint is not None:  # unreachable, or a 5xx: the endpoint is unhealthy
                     metric = "timeouts" if exc.timed_out else "http_5xx" if exc.status else "connection_errors"
-                    raise _Retryable(f"cannot list models: {exc}", metric) from None
+                    raise RetryableFailure(f"cannot list models: {exc}", metric) from None
                 continue
             if not models:
-                raise _Fatal("the server lists no models; set judge.model")
+                raise RejectedRequest("the server lists no models; set judge.model")
             self._model = models[0]
             logger.info("judge model not set; using %r served at %s", self._model, redact_url(candidate.base_url))
             return self._model
         raise JudgeUnavailableError(f"cannot list the judge's models at {self.config.describe_urls()}; set judge.model")
 
-    def _on_endpoint_failure(self, endpoint: Endpoint, exc: _Retryable) -> None:
+    def _on_endpoint_failure(self, endpoint: Endpoint, exc: RetryableFailure) -> None:
         self._metrics.add(exc.metric)
         self._last_error = f"{redact_url(endpoint.base_url)}: {exc}"
         if self._failing_since is None:
@@ -431,11 +400,3 @@ def _forget(state: _LoopState, pair: Pair, task: "asyncio.Task[_Outcome]") -> No
     state.in_flight.pop(pair, None)
     if not task.cancelled():
         task.exception()
-
-
-def _retry_after(response: httpx.Response) -> Optional[float]:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
