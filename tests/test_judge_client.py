@@ -51,10 +51,7 @@ async def server():
         yield running
 
 
-@pytest.fixture(autouse=True)
-def _no_key(monkeypatch):
-    for name in ("SPECIARL_JUDGE_URLS", "SPECIARL_JUDGE_MODEL", "SPECIARL_JUDGE_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_judge_env")
 
 
 async def test_grades_pairs_through_the_llm_and_satisfies_the_protocol(server):

@@ -19,10 +19,7 @@ from verl_ext.recipes.preflight import probe_judge
 from verl_ext.testing.judge_server import ScriptableJudgeServer
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    for name in ("SPECIARL_JUDGE_URLS", "SPECIARL_JUDGE_MODEL", "SPECIARL_JUDGE_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_judge_env")
 
 
 def test_client_preflight_and_eval_cli_see_the_same_model(monkeypatch):

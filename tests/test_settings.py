@@ -34,10 +34,7 @@ def reward_error(speciarl, **kwargs) -> str:
     return str(raised.value)
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    for name in ("SPECIARL_JUDGE_URLS", "SPECIARL_JUDGE_MODEL", "SPECIARL_JUDGE_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_judge_env")
 
 
 def test_defaults_and_derived_group_sizes():
