@@ -93,6 +93,17 @@ async def _close_with_the_loop(http: httpx.AsyncClient) -> AsyncGenerator[None, 
         await http.aclose()
 
 
+def _closer_for(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    """The closer of ``http``, started: its first step (to the ``yield``, awaiting nothing) runs
+    here, which registers it with the running loop's async-generator hooks."""
+    closer = _close_with_the_loop(http)
+    try:
+        closer.__anext__().send(None)
+    except StopIteration:  # reached the yield
+        return closer
+    raise RuntimeError("the closer awaited before its first yield")  # pragma: no cover
+
+
 class OpenAIJudgeClient:
     """Implements :class:`verl_ext.judge.base.Judge` over HTTP; one instance per process (and task)."""
 
@@ -140,7 +151,7 @@ class OpenAIJudgeClient:
         if cached is not None:
             self._metrics.add("cache_hits")
             return _Outcome(cached, source="cache")
-        state = await self._loop_state()
+        state = self._loop_state()
         task = state.in_flight.get(pair)
         if task is not None:
             self._metrics.add("dedup_hits")
@@ -185,22 +196,20 @@ class OpenAIJudgeClient:
             await disk.aclose()
 
     # ------------------------------------------------------------------ internals
-    async def _loop_state(self) -> _LoopState:
-        """The state of the running loop, created on first use (without suspending, so once)."""
+    def _loop_state(self) -> _LoopState:
+        """The state of the running loop, created on first use."""
         loop = asyncio.get_running_loop()
         if self._state is None or self._state.loop is not loop:
             limit = self.config.max_concurrency
             http = new_http_client(timeout_s=self.config.timeout_s, max_connections=limit, api_key=self._api_key)
-            closer = _close_with_the_loop(http)
-            await closer.__anext__()  # runs to its yield at once and registers it with the loop
-            self._state = _LoopState(loop=loop, http=http, slots=asyncio.Semaphore(limit), closer=closer)
+            self._state = _LoopState(loop=loop, http=http, slots=asyncio.Semaphore(limit), closer=_closer_for(http))
         return self._state
 
     async def _disk_cache(self) -> Optional[SqliteVerdictCache]:
         if self.config.cache_path is None:
             return None
         if self._disk is None:
-            async with (await self._loop_state()).disk_lock:  # concurrent first calls open one file
+            async with self._loop_state().disk_lock:  # concurrent first calls open one file
                 if self._disk is None:
                     try:
                         model = await self._resolved_model()
@@ -295,7 +304,7 @@ class OpenAIJudgeClient:
             return _Outcome(answer)
 
     async def _attempt(self, endpoint: Endpoint, pair: Pair) -> Any:
-        state = await self._loop_state()
+        state = self._loop_state()
         model = await self._resolved_model(endpoint)
         body = self.task.request_body(self.config, model, pair)
         async with state.slots:
@@ -321,7 +330,7 @@ class OpenAIJudgeClient:
         """``judge.model``, or the first model the server lists when it is unset."""
         if self._model:
             return self._model
-        state = await self._loop_state()
+        state = self._loop_state()
         async with state.model_lock:  # one discovery, not one per concurrent request
             if self._model:
                 return self._model
