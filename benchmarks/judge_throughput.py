@@ -48,13 +48,9 @@ import httpx
 from verl_ext.core.answer import normalise_label
 from verl_ext.judge.client import OpenAIJudgeClient
 from verl_ext.judge.config import JudgeConfig
+from verl_ext.judge.http_client import new_http_client
 from verl_ext.judge.protocol import parse_reply, reply_text, request_body
 from verl_ext.judge.shortcuts import short_circuit
-
-try:
-    from httpx_aiohttp import AiohttpTransport
-except ImportError:  # pragma: no cover
-    AiohttpTransport = None
 
 MODEL = "scripted-judge"
 NOUNS = ("warbler", "sparrow", "tern", "gull", "wren", "vireo", "flycatcher", "oriole", "finch", "jay")
@@ -148,12 +144,6 @@ class Outcome:
     max_delay_s: float = 0.0  # worst rollout: its finish -> its reward (streamed only)
 
 
-def _http(max_connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    transport = AiohttpTransport(limits=limits) if AiohttpTransport is not None else None
-    return httpx.AsyncClient(timeout=60, limits=limits, transport=transport)
-
-
 async def _ask(http: httpx.AsyncClient, config: JudgeConfig, url: str, gt: str, pred: str) -> Optional[str]:
     response = await http.post(f"{url}/chat/completions", json=request_body(config, MODEL, gt, pred))
     category = parse_reply(reply_text(response.json()))
@@ -173,7 +163,7 @@ async def sequential(work: Workload, server: "ServerProcess", config: JudgeConfi
     url = server.url
     wrong = 0
     measured = work.rollouts[:sample]
-    async with _http(4) as http:
+    async with new_http_client(timeout_s=60, max_connections=4) as http:
         await _ask(http, config, url, *WARMUP[0])
         server.pop_stats()
         start = time.perf_counter()
@@ -188,7 +178,7 @@ async def batch_at_end(work: Workload, server: "ServerProcess", config: JudgeCon
     """(ii) dedup all pairs of the step, send them all at once when generation has ended."""
     url = server.url
     unique = sorted({(normalise_label(g), normalise_label(p)) for g, p in work.rollouts})
-    async with _http(len(unique)) as http:
+    async with new_http_client(timeout_s=60, max_connections=len(unique)) as http:
         # Open the connections first, as a long-running service would have them open.
         await asyncio.gather(*[_ask(http, config, url, g, p) for g, p in WARMUP[: len(unique)]])
         server.pop_stats()

@@ -48,3 +48,12 @@ def tiny_tokenizer(offline_kit):
 def tiny_processor(offline_kit):
     """The kit's ``Qwen2_5_VLProcessor`` as ``AutoProcessor`` loads it (shared: do not mutate)."""
     return offline_kit.processor
+
+
+@pytest.fixture
+def clean_judge_env(monkeypatch):
+    """No judge URL, model or API key from the environment of whoever runs the tests."""
+    from verl_ext.judge.config import DEFAULT_API_KEY_ENV, MODEL_ENV, URLS_ENV
+
+    for name in (URLS_ENV, MODEL_ENV, DEFAULT_API_KEY_ENV):
+        monkeypatch.delenv(name, raising=False)

@@ -66,3 +66,14 @@ def test_malformed_case_file_names_line_and_field(tmp_path):
                     '{"ground_truth": "a", "prediction": "b", "expected": "kind of"}\n')
     with pytest.raises(CalibrationCaseError, match="line 2: field 'expected'"):
         load_cases(path)
+
+
+def test_a_programming_error_is_not_reported_as_a_usage_error(monkeypatch):
+    import verl_ext.judge.calibrate as calibrate
+
+    def broken(path=None):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setattr(calibrate, "load_cases", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["--url", "http://127.0.0.1:9/v1"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -25,31 +27,44 @@ def test_lru_evicts_the_least_recently_used():
     assert disabled.get(("a", "1")) is None
 
 
-def test_sqlite_keys_hold_model_and_prompt_version(tmp_path):
+async def _lookup(path, namespace: str, prompt_key: str, pair):
+    cache = await SqliteVerdictCache.open(path, namespace, prompt_key)
+    try:
+        return await cache.aget(pair)
+    finally:
+        await cache.aclose()
+
+
+async def test_sqlite_keys_hold_model_and_prompt_version(tmp_path):
     path = tmp_path / "cache.sqlite"
-    cache = SqliteVerdictCache(path, "model-a", "prompt-v1")
-    cache.put(("dog", "samoyed"), Category.MORE_SPECIFIC)
-    cache.close()
-    assert SqliteVerdictCache(path, "model-a", "prompt-v1").get(("dog", "samoyed")) is Category.MORE_SPECIFIC
-    assert SqliteVerdictCache(path, "model-b", "prompt-v1").get(("dog", "samoyed")) is None
-    assert SqliteVerdictCache(path, "model-a", "prompt-v2").get(("dog", "samoyed")) is None
+    cache = await SqliteVerdictCache.open(path, "model-a", "prompt-v1")
+    await cache.aput(("dog", "samoyed"), Category.MORE_SPECIFIC)
+    await cache.aclose()
+    assert await _lookup(path, "model-a", "prompt-v1", ("dog", "samoyed")) is Category.MORE_SPECIFIC
+    assert await _lookup(path, "model-b", "prompt-v1", ("dog", "samoyed")) is None
+    assert await _lookup(path, "model-a", "prompt-v2", ("dog", "samoyed")) is None
 
 
 _WRITER = textwrap.dedent(
     """
+    import asyncio
     import sys
     from verl_ext.core.categories import Category
     from verl_ext.judge.cache import SqliteVerdictCache
     path, worker = sys.argv[1], int(sys.argv[2])
-    cache = SqliteVerdictCache(path, "judge", "v1")
-    cats = list(Category)
-    for i in range(300):
-        # Overlapping keys: every worker writes pairs 0..299, plus its own 100.
-        cache.put(("gt", f"p{i}"), cats[i % 6])
-        if i < 100:
-            cache.put((f"gt{worker}", f"own{i}"), cats[(i + worker) % 6])
-        assert cache.get(("gt", f"p{i}")) is cats[i % 6]
-    cache.close()
+
+    async def main():
+        cache = await SqliteVerdictCache.open(path, "judge", "v1")
+        cats = list(Category)
+        for i in range(300):
+            # Overlapping keys: every worker writes pairs 0..299, plus its own 100.
+            await cache.aput(("gt", f"p{i}"), cats[i % 6])
+            if i < 100:
+                await cache.aput((f"gt{worker}", f"own{i}"), cats[(i + worker) % 6])
+            assert await cache.aget(("gt", f"p{i}")) is cats[i % 6]
+        await cache.aclose()
+
+    asyncio.run(main())
     print("ok")
     """
 )
@@ -61,13 +76,16 @@ def test_sqlite_is_safe_with_concurrent_processes_and_threads(tmp_path):
         subprocess.Popen([sys.executable, "-c", _WRITER, path, str(w)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for w in range(3)
     ]
-    cache = SqliteVerdictCache(path, "judge", "v1")
+    cache = asyncio.run(SqliteVerdictCache.open(path, "judge", "v1"))
     errors: list[BaseException] = []
 
-    def write_from_thread(offset: int) -> None:
+    async def write(offset: int) -> None:
+        for i in range(100):
+            await cache.aput(("thread", f"t{offset}-{i}"), CATEGORIES[i % 6])
+
+    def write_from_thread(offset: int) -> None:  # each thread with its own event loop
         try:
-            for i in range(100):
-                cache.put(("thread", f"t{offset}-{i}"), CATEGORIES[i % 6])
+            asyncio.run(write(offset))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -80,6 +98,8 @@ def test_sqlite_is_safe_with_concurrent_processes_and_threads(tmp_path):
         out, err = worker.communicate(timeout=120)
         assert worker.returncode == 0 and out.strip() == "ok", err
     assert not errors
-    assert cache.count() == 300 + 3 * 100 + 3 * 100
-    assert cache.get(("gt2", "own5")) is CATEGORIES[(5 + 2) % 6]
-    cache.close()
+    with sqlite3.connect(path) as db:
+        count = db.execute("SELECT COUNT(*) FROM verdicts WHERE model='judge' AND prompt_version='v1'").fetchone()[0]
+    assert count == 300 + 3 * 100 + 3 * 100
+    assert asyncio.run(cache.aget(("gt2", "own5"))) is CATEGORIES[(5 + 2) % 6]
+    asyncio.run(cache.aclose())

@@ -15,6 +15,7 @@ import pytest
 
 from verl_ext.core.categories import Category
 from verl_ext.judge.base import Judge, JudgeUnavailableError
+from verl_ext.judge.cache import SqliteVerdictCache
 from verl_ext.judge.client import OpenAIJudgeClient
 from verl_ext.judge.config import JudgeConfig
 from verl_ext.judge.endpoints import CLOSED, OPEN, CircuitBreaker
@@ -41,7 +42,7 @@ def fast_config(*urls: str, **overrides) -> JudgeConfig:
         failure_budget_s=5.0,
     )
     settings.update(overrides)
-    return JudgeConfig(**settings)
+    return JudgeConfig.from_mapping(settings)
 
 
 @pytest.fixture
@@ -50,9 +51,7 @@ async def server():
         yield running
 
 
-@pytest.fixture(autouse=True)
-def _no_key(monkeypatch):
-    monkeypatch.delenv("SPECIARL_JUDGE_API_KEY", raising=False)
+pytestmark = pytest.mark.usefixtures("clean_judge_env")
 
 
 async def test_grades_pairs_through_the_llm_and_satisfies_the_protocol(server):
@@ -298,3 +297,63 @@ def test_cli_prints_the_category():
         command + ["--gt", "dog", "--pred", "cat", "--timeout-s", "0.5"], capture_output=True, text=True, timeout=60
     )
     assert down.returncode == 2 and "judge unavailable" in down.stderr
+
+
+async def test_concurrent_first_calls_open_one_sqlite_cache(server, tmp_path, monkeypatch):
+    """While the model is being discovered, every waiting pair used to open its own sqlite file."""
+    opened = []
+    real_init = SqliteVerdictCache.__init__
+
+    def counting_init(self, *args, **kwargs):
+        opened.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqliteVerdictCache, "__init__", counting_init)
+    client = OpenAIJudgeClient(fast_config(server.url, model=None, cache_path=str(tmp_path / "verdicts.sqlite")))
+    verdicts = await client.grade_many([("dog", f"dog breed {i}") for i in range(20)])
+    assert all(v.ok for v in verdicts)
+    assert len(opened) == 1
+    await client.aclose()
+
+
+def test_a_new_event_loop_closes_the_http_client_of_the_old_one():
+    with ScriptableJudgeServer(RULES).start_in_thread() as running:
+        client = OpenAIJudgeClient(fast_config(running.url))
+        assert asyncio.run(client.grade("dog", "samoyed")).ok
+        first = client._state.http
+        assert first.is_closed  # closed as its loop shut down, not left for the garbage collector
+        assert asyncio.run(client.grade("lion", "panthera leo")).ok
+        assert client._state.http is not first
+        asyncio.run(client.aclose())
+
+
+async def test_a_failed_cache_write_is_counted_but_a_bug_in_it_surfaces(server, tmp_path, monkeypatch):
+    import sqlite3
+
+    client = OpenAIJudgeClient(fast_config(server.url, cache_path=str(tmp_path / "verdicts.sqlite")))
+
+    async def locked(self, pair, category):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(SqliteVerdictCache, "aput", locked)
+    assert (await client.grade("dog", "samoyed")).category is Category.MORE_SPECIFIC  # the verdict stands
+    assert client.pop_metrics()["judge/cache_write_errors"] == 1
+
+    async def buggy(self, pair, category):
+        raise TypeError("a bug in the cache code")
+
+    monkeypatch.setattr(SqliteVerdictCache, "aput", buggy)
+    with pytest.raises(TypeError, match="a bug"):
+        await client.grade("lion", "panthera leo")
+    await client.aclose()
+
+
+def test_cli_lets_a_programming_error_surface(monkeypatch):
+    from verl_ext.judge.__main__ import main
+
+    async def buggy(self, ground_truth, prediction):
+        raise ValueError("a bug, not a judge error")
+
+    monkeypatch.setattr(OpenAIJudgeClient, "grade", buggy)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["--url", "http://127.0.0.1:9/v1", "--model", "m", "--gt", "dog", "--pred", "cat"])

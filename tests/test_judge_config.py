@@ -10,10 +10,7 @@ from verl_ext.judge.config import JudgeConfig, redact_url
 from verl_ext.judge.factory import build_judge
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    for name in ("SPECIARL_JUDGE_URLS", "SPECIARL_JUDGE_MODEL", "SPECIARL_JUDGE_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_judge_env")
 
 
 def test_defaults_from_a_minimal_mapping():

@@ -26,16 +26,17 @@ import copy
 import logging
 import os
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
+from pydantic import Field, PrivateAttr, model_validator
 from verl.utils.dataset.rl_dataset import RLHFDataset
 from verl.utils.tokenizer import build_multimodal_processor_inputs
 
 from verl_ext.core.prompts import PROMPT_VARIANTS, PromptVariantError, prompt_messages, resolve_prompt_text
 from verl_ext.core.roles import ROLE_KEY, TRAIN, VAL
 from verl_ext.data.prompt_file import read_prompt_file
+from verl_ext.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ _LENGTH = "_speciarl_prompt_length"
 _WHERE = "_speciarl_source"
 
 
-class DatasetSettingsError(ValueError):
+class DatasetSettingsError(SettingsError):
     """A ``data.speciarl.*`` value that cannot be used; the message names the key."""
 
 
@@ -57,33 +58,29 @@ class EmptyDatasetError(ValueError):
     """The dataset has no rows left at start-up."""
 
 
-@dataclass(frozen=True)
-class FineGrainedDataSettings:
-    """The validated ``data.speciarl`` node."""
+class FineGrainedDataSettings(Settings):
+    """The validated ``data.speciarl`` node (see ``verl_ext.settings``)."""
 
-    prompt_variant: str = "general"
-    on_bad_image: str = "error"
-    prompt_text: str = field(init=False)
+    error = DatasetSettingsError
 
-    def __post_init__(self) -> None:
-        if self.on_bad_image not in ON_BAD_IMAGE_CHOICES:
-            raise DatasetSettingsError(
-                f"data.speciarl.on_bad_image must be one of {list(ON_BAD_IMAGE_CHOICES)}, got {self.on_bad_image!r}"
-            )
-        object.__setattr__(self, "prompt_text", _prompt_text(self.prompt_variant))
+    prompt_variant: str = Field("general", strict=True)
+    on_bad_image: Literal[ON_BAD_IMAGE_CHOICES] = "error"  # type: ignore[valid-type]
+    _prompt_text: str = PrivateAttr(default="")
+
+    @model_validator(mode="after")
+    def _resolve_prompt(self) -> "FineGrainedDataSettings":
+        self._prompt_text = _prompt_text(self.prompt_variant)
+        return self
+
+    @property
+    def prompt_text(self) -> str:
+        """The prompt every row gets, resolved (and checked) from ``prompt_variant`` at start-up."""
+        return self._prompt_text
 
     @classmethod
     def from_data_config(cls, data_config: Any) -> "FineGrainedDataSettings":
         node = data_config.get("speciarl", None) if data_config is not None else None
-        if node is None:
-            return cls()
-        values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-        unknown = sorted(set(values) - {"prompt_variant", "on_bad_image"})
-        if unknown:
-            raise DatasetSettingsError(
-                f"unknown key(s) data.speciarl.{unknown[0]} (known: prompt_variant, on_bad_image)"
-            )
-        return cls(**values)
+        return load_settings(cls, node, "data.speciarl")
 
 
 def _prompt_text(value: Any) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -11,6 +10,7 @@ from typing import Any, Optional, Sequence
 from verl_ext.eval.items import EvalDataError
 from verl_ext.eval.model_source import ModelSourceError
 from verl_ext.eval.sampling import SamplingSettings
+from verl_ext.judge.config import CONSTRAINTS, URLS_ENV, parse_setting_overrides
 
 EXIT_INCOMPLETE = 3
 EXIT_USAGE = 2
@@ -26,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-model", help="base model folder for a LoRA adapter that does not name one")
     p.add_argument("--data", nargs="+", required=True, help="parquet file(s) in the data_prep schema")
     p.add_argument("--judge-url", nargs="+", action="extend", default=[],
-                   help="judge base URL(s), e.g. http://host:8000/v1 (env fallback SPECIARL_JUDGE_URLS)")
+                   help=f"judge base URL(s), e.g. http://host:8000/v1 (env fallback {URLS_ENV})")
     p.add_argument("--judge-model", help="judge model name (default: asked from the server's /v1/models)")
-    p.add_argument("--judge-constraint", choices=("choice", "json_schema", "text"), help="judge output constraint")
+    p.add_argument("--judge-constraint", choices=CONSTRAINTS, help="judge output constraint")
     p.add_argument("--judge-concurrency", type=int, help="judge requests in flight at once")
     p.add_argument("--judge-setting", action="append", default=[], metavar="KEY=VALUE",
                    help="any other judge setting (see docs/judge.md); VALUE is parsed as JSON when it can be")
@@ -75,26 +75,9 @@ def _add_open_world_arguments(p: argparse.ArgumentParser) -> None:
                    help="any other LI judge setting (same keys as --judge-setting)")
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _key_values(items: Sequence[str], flag: str) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{flag} {item!r}: expected KEY=VALUE")
-        settings[key.strip()] = _parse_value(value)
-    return settings
-
-
 def judge_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The judge mapping for ``build_judge``; evaluation degrades (counts errors) instead of failing."""
-    settings: dict[str, Any] = {"on_failure": "degrade", **_key_values(args.judge_setting, "--judge-setting")}
+    settings: dict[str, Any] = {"on_failure": "degrade", **parse_setting_overrides(args.judge_setting, "--judge-setting")}
     if args.judge_url:
         settings["urls"] = list(args.judge_url)
     if args.judge_model:
@@ -110,31 +93,25 @@ def judge_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def discover_judge_model(settings: dict[str, Any]) -> Optional[str]:
     """The first model the judge server lists, so the judge cache is keyed by a real model name."""
-    import os
+    from verl_ext.judge.config import JudgeConfig
+    from verl_ext.judge.http_client import ModelListingError, list_served_models
 
-    import httpx
-
-    from verl_ext.judge.config import MODEL_ENV, URLS_ENV
-
-    if os.environ.get(MODEL_ENV):
-        return os.environ[MODEL_ENV]
-    urls = settings.get("urls") or [u for u in os.environ.get(URLS_ENV, "").split(",") if u.strip()]
-    if not urls:
-        raise ValueError(f"no judge: pass --judge-url URL (or set {URLS_ENV})")
-    url = str(urls[0]).rstrip("/")
-    key_env = settings.get("api_key_env", "SPECIARL_JUDGE_API_KEY")
-    headers = {"Authorization": f"Bearer {os.environ[key_env]}"} if os.environ.get(key_env) else {}
+    config = JudgeConfig.from_mapping(settings)  # the environment fallbacks: URLs, model, API key
+    if config.model:
+        return config.model
     try:
-        reply = httpx.get(f"{url}/models", headers=headers, timeout=10.0)
-        reply.raise_for_status()
-        return reply.json()["data"][0]["id"]
-    except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
-        raise ValueError(f"could not ask {url}/models for the judge model ({error}); pass --judge-model") from None
+        models = list_served_models(config.urls[0], api_key=config.api_key())
+    except ModelListingError as error:
+        raise ValueError(f"could not ask for the judge model ({error}); pass --judge-model") from None
+    if not models:
+        raise ValueError(f"the judge at {config.describe_urls()} lists no models; pass --judge-model")
+    return models[0]
 
 
 def li_judge_settings(args: argparse.Namespace, judge: dict[str, Any]) -> dict[str, Any]:
     """The LI judge: its own --li-judge-* options, else the protocol-1 judge's server and model."""
-    settings: dict[str, Any] = {"on_failure": "degrade", **_key_values(args.li_judge_setting, "--li-judge-setting")}
+    settings: dict[str, Any] = {"on_failure": "degrade",
+                                **parse_setting_overrides(args.li_judge_setting, "--li-judge-setting")}
     if args.li_judge_model:
         settings["model"] = args.li_judge_model
     if args.li_judge_url:

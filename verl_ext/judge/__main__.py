@@ -13,6 +13,9 @@ import sys
 from verl_ext.judge.base import JudgeUnavailableError
 from verl_ext.judge.client import OpenAIJudgeClient
 from verl_ext.judge.config import CONSTRAINTS, DEFAULT_API_KEY_ENV, JudgeConfig
+from verl_ext.settings import SettingsError
+
+_DEFAULTS = JudgeConfig()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,9 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gt", required=True, help="ground-truth label")
     parser.add_argument("--pred", required=True, help="predicted label")
     parser.add_argument("--model", default=None, help="served model name (default: the server's first model)")
-    parser.add_argument("--constraint", choices=CONSTRAINTS, default="json_schema")
+    parser.add_argument("--constraint", choices=CONSTRAINTS, default=_DEFAULTS.constraint)
     parser.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, help="name of the env var holding the key")
-    parser.add_argument("--timeout-s", type=float, default=30.0)
+    parser.add_argument("--timeout-s", type=float, default=_DEFAULTS.timeout_s)
     parser.add_argument("--enable-thinking", action="store_true")
     parser.add_argument("--no-chat-template-kwargs", action="store_true", help="for hosted APIs")
     parser.add_argument("--verbose", action="store_true", help="also print how the verdict was obtained")
@@ -31,8 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    config = JudgeConfig(
-        urls=tuple(args.url),
+    settings = dict(
+        urls=args.url,
         model=args.model,
         api_key_env=args.api_key_env,
         constraint=args.constraint,
@@ -44,6 +47,7 @@ async def _run(args: argparse.Namespace) -> int:
         enable_thinking=args.enable_thinking,
         send_chat_template_kwargs=not args.no_chat_template_kwargs,
     )
+    config = JudgeConfig.from_mapping(settings, key="judge")
     client = OpenAIJudgeClient(config)
     try:
         verdict = await client.grade(args.gt, args.pred)
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return asyncio.run(_run(args))
-    except (ValueError, JudgeUnavailableError) as exc:
+    except (SettingsError, JudgeUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -4,47 +4,35 @@ Only successful verdicts are stored; an error is never cached. The sqlite cache 
 (judge model, prompt version, thinking flag, normalised pair), so a new model or a new prompt
 never reuses old verdicts. It runs in WAL mode with a busy timeout, which lets several
 processes (e.g. Ray reward workers on one node) read and write the same file at once; all
-calls go through one worker thread per process so the event loop never blocks on the disk.
+calls, opening included, go through one worker thread per cache so the event loop never
+blocks on the disk.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from verl_ext.core.categories import Category, try_parse_category
+import cachetools
+
+from verl_ext.core.categories import try_parse_category
 
 Pair = tuple[str, str]
 
 
-class LRUVerdictCache:
-    """A bounded map pair -> category; ``capacity`` 0 disables it."""
+class LRUVerdictCache(cachetools.LRUCache):
+    """A bounded map pair -> answer (``cachetools``); ``capacity`` 0 disables it."""
 
     def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: collections.OrderedDict[Pair, Category] = collections.OrderedDict()
+        super().__init__(maxsize=capacity)
 
-    def get(self, pair: Pair) -> Optional[Category]:
-        found = self._items.get(pair)
-        if found is not None:
-            self._items.move_to_end(pair)
-        return found
-
-    def put(self, pair: Pair, category: Category) -> None:
-        if self.capacity <= 0:
-            return
-        self._items[pair] = category
-        self._items.move_to_end(pair)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
+    def put(self, pair: Pair, answer: Any) -> None:
+        if self.maxsize > 0:
+            self[pair] = answer
 
 
 _SCHEMA = """
@@ -66,7 +54,8 @@ class SqliteVerdictCache:
     ``namespace`` is the judge model and ``prompt_key`` the prompt version (plus any flag that
     changes the judge's answers); both are part of every key. ``encode`` and ``decode`` turn
     an answer into the stored text and back (categories by default; other judge tasks, such
-    as LLM inclusion, store their own answers under their own prompt key).
+    as LLM inclusion, store their own answers under their own prompt key). Open it with
+    :meth:`open`.
     """
 
     BUSY_TIMEOUT_MS = 30_000
@@ -80,11 +69,25 @@ class SqliteVerdictCache:
         self._encode, self._decode = encode, decode
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-sqlite")
         self._conn: Optional[sqlite3.Connection] = None
-        self._executor.submit(self._open).result()
 
-    def _open(self) -> None:
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+    @classmethod
+    async def open(cls, path: str | Path, namespace: str, prompt_key: str, **codec: Any) -> "SqliteVerdictCache":
+        """Open (creating it if needed) the file on the cache's own thread, off the event loop;
+        ``codec`` is ``encode`` / ``decode`` as in the constructor."""
+        cache = cls(path, namespace, prompt_key, **codec)
+        try:
+            await cache._run(cache._open_sync)
+        except BaseException:
+            cache._executor.shutdown(wait=False)
+            raise
+        return cache
+
+    async def _run(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    # The *_sync methods run on the worker thread only.
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(self.path), timeout=self.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout={self.BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode=WAL")
@@ -92,7 +95,6 @@ class SqliteVerdictCache:
         conn.execute(_SCHEMA)
         self._conn = conn
 
-    # The *_sync methods run on the worker thread only.
     def _get_sync(self, pair: Pair) -> Optional[Any]:
         assert self._conn is not None
         row = self._conn.execute(
@@ -108,36 +110,19 @@ class SqliteVerdictCache:
             (self.namespace, self.prompt_key, pair[0], pair[1], self._encode(answer), time.time()),
         )
 
-    def get(self, pair: Pair) -> Optional[Category]:
-        return self._executor.submit(self._get_sync, pair).result()
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
-    def put(self, pair: Pair, category: Category) -> None:
-        self._executor.submit(self._put_sync, pair, category).result()
+    async def aget(self, pair: Pair) -> Optional[Any]:
+        return await self._run(self._get_sync, pair)
 
-    async def aget(self, pair: Pair) -> Optional[Category]:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._get_sync, pair)
+    async def aput(self, pair: Pair, answer: Any) -> None:
+        await self._run(self._put_sync, pair, answer)
 
-    async def aput(self, pair: Pair, category: Category) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._put_sync, pair, category)
-
-    def count(self) -> int:
-        """Entries in this namespace and prompt version."""
-
-        def run() -> int:
-            assert self._conn is not None
-            return self._conn.execute(
-                "SELECT COUNT(*) FROM verdicts WHERE model=? AND prompt_version=?", (self.namespace, self.prompt_key)
-            ).fetchone()[0]
-
-        return self._executor.submit(run).result()
-
-    def close(self) -> None:
-        def run() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
+    async def aclose(self) -> None:
         try:
-            self._executor.submit(run).result()
+            await self._run(self._close_sync)
         finally:
-            self._executor.shutdown(wait=True)
+            self._executor.shutdown(wait=False)

@@ -30,6 +30,9 @@ from typing import Any, Optional, Sequence
 
 from verl_ext.core.categories import CATEGORY_LABELS, Category, try_parse_category
 from verl_ext.judge.base import Judge, JudgeUnavailableError, Verdict
+from verl_ext.judge.config import CONSTRAINTS, parse_setting_overrides
+from verl_ext.judge.factory import build_judge
+from verl_ext.settings import SettingsError
 
 CASES_FILE = "calibration_cases.jsonl"
 ERROR_COLUMN = "error"
@@ -164,19 +167,12 @@ async def calibrate(judge: Judge, cases: Sequence[CalibrationCase]) -> Calibrati
     return CalibrationReport(list(cases), answers, Counter(v.source for v in verdicts))
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m verl_ext.judge.calibrate",
                                      description="Check a judge model against a labelled suite of cases.")
     parser.add_argument("--url", nargs="+", required=True, help="judge base URL(s), e.g. http://host:8000/v1")
     parser.add_argument("--model", help="judge model name (default: the first one the server lists)")
-    parser.add_argument("--constraint", choices=("choice", "json_schema", "text"), default=None)
+    parser.add_argument("--constraint", choices=CONSTRAINTS, default=None)
     parser.add_argument("--cases", type=Path, help=f"JSON-lines suite (default: the bundled {CASES_FILE})")
     parser.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
                         help="any other judge setting (see docs/judge.md)")
@@ -186,21 +182,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     settings: dict[str, Any] = {"urls": list(args.url), "on_failure": "degrade", "cache_size": 0}
-    for item in args.setting:
-        key, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--setting {item!r}: expected KEY=VALUE")
-        settings[key] = _parse_value(value)
-    if args.model:
-        settings["model"] = args.model
-    if args.constraint:
-        settings["constraint"] = args.constraint
     try:
+        settings.update(parse_setting_overrides(args.setting, "--setting"))
+        if args.model:
+            settings["model"] = args.model
+        if args.constraint:
+            settings["constraint"] = args.constraint
         cases = load_cases(args.cases)
-        from verl_ext.judge.factory import build_judge
-
         judge = build_judge(settings)
-    except (CalibrationCaseError, ValueError, OSError) as error:
+    except (CalibrationCaseError, SettingsError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

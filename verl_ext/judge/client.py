@@ -22,40 +22,36 @@ Nothing is ever turned into a silent "wrong".
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
+import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, AsyncGenerator, Optional, Sequence
 
 import httpx
-
-try:  # aiohttp under httpx's API: ~10x less CPU per request than httpcore at 64 in flight
-    from httpx_aiohttp import AiohttpTransport
-except ImportError:  # pragma: no cover - httpx's own transport still works, only slower
-    AiohttpTransport = None
 
 from verl_ext.judge.base import JudgeUnavailableError
 from verl_ext.judge.cache import LRUVerdictCache, SqliteVerdictCache
 from verl_ext.judge.config import JudgeConfig, redact_url
 from verl_ext.judge.endpoints import CircuitBreaker, Endpoint, EndpointPool
+from verl_ext.judge.http_client import (
+    TRANSPORT_ERRORS,
+    ModelListingError,
+    error_name,
+    is_timeout,
+    new_http_client,
+    served_models,
+    within,
+)
 from verl_ext.judge.metrics import JudgeMetrics
-from verl_ext.judge.protocol import reply_text
+from verl_ext.judge.protocol import MalformedReply, RejectedRequest, RetryableFailure, response_text
 from verl_ext.judge.task import GRADING, JudgeTask
 
 logger = logging.getLogger(__name__)
 
-try:
-    import aiohttp
-
-    _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError,)
-except ImportError:  # pragma: no cover
-    _TRANSPORT_ERRORS = ()
-
 Pair = tuple[str, str]
 _MALFORMED_ATTEMPTS = 2  # the first reply plus one retry
-_timeout = getattr(asyncio, "timeout", None)  # Python >= 3.11; wait_for below otherwise
 
 
 @dataclass(frozen=True)
@@ -72,32 +68,40 @@ class _Outcome:
         return self.answer is not None
 
 
-class _Retryable(Exception):
-    """A failure worth retrying: the endpoint is unhealthy (connection, timeout, 5xx, 429)."""
-
-    def __init__(self, reason: str, metric: str, retry_after_s: Optional[float] = None) -> None:
-        super().__init__(reason)
-        self.metric = metric
-        self.retry_after_s = retry_after_s
-
-
-class _Fatal(Exception):
-    """A reply that retrying cannot fix (401, 403, 404, 400…): the configuration is wrong."""
-
-
-class _Malformed(Exception):
-    """The server answered, but not with one of the six labels."""
-
-
 @dataclass
 class _LoopState:
-    """What is bound to one event loop: the HTTP client, the semaphore, the in-flight table."""
+    """What is bound to one event loop: the HTTP client, the semaphore, the in-flight table.
+
+    ``closer`` is an async generator started on the loop: the loop's ``shutdown_asyncgens()``
+    (which ``asyncio.run`` calls before closing it) finalises it, and that closes ``http`` while
+    its loop still runs. So a client used from successive loops leaves no connection behind.
+    """
 
     loop: asyncio.AbstractEventLoop
     http: httpx.AsyncClient
     slots: asyncio.Semaphore
+    closer: AsyncGenerator[None, None]
     in_flight: dict[Pair, "asyncio.Task[_Outcome]"] = field(default_factory=dict)
     model_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    disk_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+async def _close_with_the_loop(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await http.aclose()
+
+
+def _closer_for(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    """The closer of ``http``, started: its first step (to the ``yield``, awaiting nothing) runs
+    here, which registers it with the running loop's async-generator hooks."""
+    closer = _close_with_the_loop(http)
+    try:
+        closer.__anext__().send(None)
+    except StopIteration:  # reached the yield
+        return closer
+    raise RuntimeError("the closer awaited before its first yield")  # pragma: no cover
 
 
 class OpenAIJudgeClient:
@@ -186,39 +190,35 @@ class OpenAIJudgeClient:
             for task in list(state.in_flight.values()):
                 task.cancel()
             if state.loop is asyncio.get_running_loop():
-                await state.http.aclose()
+                await state.closer.aclose()  # else that loop closes it when it shuts down
         if self._disk is not None:
             disk, self._disk = self._disk, None
-            await asyncio.get_running_loop().run_in_executor(None, disk.close)
+            await disk.aclose()
 
     # ------------------------------------------------------------------ internals
     def _loop_state(self) -> _LoopState:
+        """The state of the running loop, created on first use."""
         loop = asyncio.get_running_loop()
         if self._state is None or self._state.loop is not loop:
-            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
             limit = self.config.max_concurrency
-            limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
-            http = httpx.AsyncClient(
-                headers=headers,
-                timeout=httpx.Timeout(self.config.timeout_s),
-                limits=limits,
-                transport=AiohttpTransport(limits=limits) if AiohttpTransport is not None else None,
-            )
-            self._state = _LoopState(loop=loop, http=http, slots=asyncio.Semaphore(limit))
+            http = new_http_client(timeout_s=self.config.timeout_s, max_connections=limit, api_key=self._api_key)
+            self._state = _LoopState(loop=loop, http=http, slots=asyncio.Semaphore(limit), closer=_closer_for(http))
         return self._state
 
     async def _disk_cache(self) -> Optional[SqliteVerdictCache]:
         if self.config.cache_path is None:
             return None
         if self._disk is None:
-            try:
-                model = await self._resolved_model()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # unknown model and no server yet: skip the disk until one answers
-                return None
-            self._disk = SqliteVerdictCache(self.config.cache_path, model, self.task.cache_key(self.config),
-                                            encode=self.task.encode, decode=self.task.decode)
+            async with self._loop_state().disk_lock:  # concurrent first calls open one file
+                if self._disk is None:
+                    try:
+                        model = await self._resolved_model()
+                    except (RetryableFailure, RejectedRequest, JudgeUnavailableError):
+                        return None  # unknown model and no server yet: skip the disk until one answers
+                    self._disk = await SqliteVerdictCache.open(
+                        self.config.cache_path, model, self.task.cache_key(self.config),
+                        encode=self.task.encode, decode=self.task.decode,
+                    )
         return self._disk
 
     async def _judge_uncached(self, pair: Pair) -> _Outcome:
@@ -245,7 +245,7 @@ class OpenAIJudgeClient:
             return
         try:
             await disk.aput(pair, answer)
-        except Exception as exc:  # the verdict stands; only the persistence failed
+        except (sqlite3.Error, OSError) as exc:  # the verdict stands; only the persistence failed
             self._metrics.add("cache_write_errors")
             logger.warning("judge cache write to %s failed: %s", disk.path, exc)
 
@@ -268,7 +268,7 @@ class OpenAIJudgeClient:
             last = endpoint
             try:
                 answer = await self._attempt(endpoint, pair)
-            except _Retryable as exc:
+            except RetryableFailure as exc:
                 self._on_endpoint_failure(endpoint, exc)
                 failures += 1
                 if self._budget_spent():
@@ -281,7 +281,7 @@ class OpenAIJudgeClient:
                 # Never sleep past the failure budget: a judge that is down must fail the step on time.
                 await asyncio.sleep(min(self._backoff(failures, exc.retry_after_s), max(self._budget_left(), 0.001)))
                 continue
-            except _Malformed as exc:
+            except MalformedReply as exc:
                 self._on_endpoint_success(endpoint)
                 malformed += 1
                 self._metrics.add("malformed")
@@ -289,8 +289,10 @@ class OpenAIJudgeClient:
                     return _Outcome(None, f"malformed judge reply: {exc}")
                 self._metrics.add("retries")
                 continue
-            except _Fatal as exc:
+            except RejectedRequest as exc:
                 self._on_endpoint_success(endpoint)
+                if exc.metric:
+                    self._metrics.add(exc.metric)
                 message = f"judge request rejected by {redact_url(endpoint.base_url)}: {exc}"
                 if cfg.on_failure == "fail":
                     raise JudgeUnavailableError(message + " (check judge.model, judge.urls and the API key)") from None
@@ -309,36 +311,19 @@ class OpenAIJudgeClient:
             self._metrics.add("requests")
             started = time.monotonic()
             try:
-                response = await _within(state.http.post(endpoint.chat_url, json=body), self.config.timeout_s)
-            except (asyncio.TimeoutError, TimeoutError):
-                raise _Retryable(f"no reply within {self.config.timeout_s:g}s", "timeouts") from None
-            except (httpx.TransportError, OSError, *_TRANSPORT_ERRORS) as exc:
-                if _is_timeout(exc):
-                    raise _Retryable(f"no reply within {self.config.timeout_s:g}s", "timeouts") from None
-                raise _Retryable(f"connection error: {_error_name(exc)}", "connection_errors") from None
+                response = await within(state.http.post(endpoint.chat_url, json=body), self.config.timeout_s)
+            except (asyncio.TimeoutError, *TRANSPORT_ERRORS) as exc:
+                if is_timeout(exc):
+                    raise RetryableFailure(f"no reply within {self.config.timeout_s:g}s", "timeouts") from None
+                raise RetryableFailure(f"connection error: {error_name(exc)}", "connection_errors") from None
             except asyncio.CancelledError:
                 endpoint.breaker.on_abandon()
                 raise
             self._metrics.latencies.append(time.monotonic() - started)
-        return self._read_response(response)
-
-    def _read_response(self, response: httpx.Response) -> Any:
-        status = response.status_code
-        if status == 429:
-            raise _Retryable("HTTP 429 (rate limited)", "http_429", _retry_after(response))
-        if status >= 500 or status == 408:
-            raise _Retryable(f"HTTP {status}", "http_5xx")
-        if status >= 400:
-            self._metrics.add("http_4xx")
-            raise _Fatal(f"HTTP {status}: {response.text[:200]}")
-        try:
-            payload = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise _Malformed(f"body is not JSON: {response.text[:80]!r}") from None
-        text = reply_text(payload)
+        text = response_text(response)
         answer = self.task.read_reply(text, self.config)
         if answer is None:
-            raise _Malformed(f"not an answer to the {self.task.name} prompt: {str(text)[:80]!r}")
+            raise MalformedReply(f"not an answer to the {self.task.name} prompt: {str(text)[:80]!r}")
         return answer
 
     async def _resolved_model(self, endpoint: Optional[Endpoint] = None) -> str:
@@ -355,23 +340,24 @@ class OpenAIJudgeClient:
         endpoints = [endpoint] if endpoint is not None else self._pool.endpoints
         for candidate in endpoints:
             try:
-                response = await _within(state.http.get(candidate.models_url), self.config.timeout_s)
-                if response.status_code >= 500:
-                    raise _Retryable(f"HTTP {response.status_code} listing models", "http_5xx")
-                if response.status_code >= 400:
-                    raise _Fatal(f"HTTP {response.status_code} listing models; set judge.model")
-                models = response.json().get("data") or []
-                self._model = str(models[0]["id"])
-                logger.info("judge model not set; using %r served at %s", self._model, redact_url(candidate.base_url))
-                return self._model
-            except (asyncio.TimeoutError, TimeoutError, httpx.TransportError, OSError, *_TRANSPORT_ERRORS) as exc:
-                if endpoint is not None:
-                    raise _Retryable(f"cannot list models: {type(exc).__name__}", "connection_errors") from None
-            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-                raise _Fatal("the server lists no models; set judge.model") from None
+                models = await served_models(state.http, candidate.base_url, self.config.timeout_s)
+            except ModelListingError as exc:
+                if exc.status is not None and exc.status < 500:
+                    raise RejectedRequest(f"HTTP {exc.status} listing models; set judge.model") from None
+                if exc.malformed:
+                    raise RejectedRequest("the server lists no models; set judge.model") from None
+                if endpoint is not None:  # unreachable, or a 5xx: the endpoint is unhealthy
+                    metric = "timeouts" if exc.timed_out else "http_5xx" if exc.status else "connection_errors"
+                    raise RetryableFailure(f"cannot list models: {exc}", metric) from None
+                continue
+            if not models:
+                raise RejectedRequest("the server lists no models; set judge.model")
+            self._model = models[0]
+            logger.info("judge model not set; using %r served at %s", self._model, redact_url(candidate.base_url))
+            return self._model
         raise JudgeUnavailableError(f"cannot list the judge's models at {self.config.describe_urls()}; set judge.model")
 
-    def _on_endpoint_failure(self, endpoint: Endpoint, exc: _Retryable) -> None:
+    def _on_endpoint_failure(self, endpoint: Endpoint, exc: RetryableFailure) -> None:
         self._metrics.add(exc.metric)
         self._last_error = f"{redact_url(endpoint.base_url)}: {exc}"
         if self._failing_since is None:
@@ -417,40 +403,9 @@ class OpenAIJudgeClient:
         return delay
 
 
-async def _within(awaitable: Any, seconds: float) -> Any:
-    """Await with a deadline (``asyncio.timeout`` costs no extra task, unlike ``wait_for``)."""
-    if _timeout is None:  # pragma: no cover - Python 3.10
-        return await asyncio.wait_for(awaitable, seconds)
-    async with _timeout(seconds):
-        return await awaitable
-
-
 def _forget(state: _LoopState, pair: Pair, task: "asyncio.Task[_Outcome]") -> None:
     """Drop a finished request from the in-flight table; its outcome was (or is) awaited by
     the callers, so an exception nobody is left to await is not reported twice."""
     state.in_flight.pop(pair, None)
     if not task.cancelled():
         task.exception()
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    """Whether a transport error was a timeout (the aiohttp transport maps some drops to timeouts)."""
-    cause = exc.__cause__
-    if cause is not None and type(cause).__module__.startswith("aiohttp"):
-        return isinstance(cause, asyncio.TimeoutError)
-    return isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError))
-
-
-def _error_name(exc: BaseException) -> str:
-    cause = exc.__cause__
-    if cause is not None and type(cause).__module__.startswith("aiohttp"):
-        return type(cause).__name__
-    return type(exc).__name__
-
-
-def _retry_after(response: httpx.Response) -> Optional[float]:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

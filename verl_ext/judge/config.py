@@ -1,23 +1,32 @@
 """Settings of the HTTP judge client (``reward.speciarl.judge.*``), validated at start-up.
 
-Environment fallbacks exist only where recipes need them: ``SPECIARL_JUDGE_URLS``
-(comma-separated) when ``urls`` is empty, ``SPECIARL_JUDGE_MODEL`` when ``model`` is empty.
-The API key is never a setting: ``api_key_env`` names the environment variable that holds it,
-so it cannot end up in a config dump, a log line or a ``repr``.
+The environment is read in one place, :meth:`JudgeConfig.from_mapping`: ``SPECIARL_JUDGE_URLS``
+(comma-separated) when ``urls`` is empty, ``SPECIARL_JUDGE_MODEL`` when ``model`` is empty,
+and the API key from the variable that ``api_key_env`` names. The key is never a setting: it
+is held apart from the fields, so it cannot end up in a config dump, a log line or a ``repr``.
+A config built directly (``JudgeConfig(urls=...)``) reads nothing from the environment.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field, fields
-from typing import Any, Mapping, Optional, Sequence
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Optional, get_args
 from urllib.parse import urlsplit, urlunsplit
 
-CONSTRAINTS = ("choice", "json_schema", "text")
-ON_FAILURE = ("fail", "degrade")
+from pydantic import Field, PrivateAttr, field_validator
+
+from verl_ext.settings import Settings, SettingsError, load_settings, plain
+
+Constraint = Literal["choice", "json_schema", "text"]
+CONSTRAINTS: tuple[str, ...] = get_args(Constraint)
+OnFailure = Literal["fail", "degrade"]
 URLS_ENV = "SPECIARL_JUDGE_URLS"
 MODEL_ENV = "SPECIARL_JUDGE_MODEL"
 DEFAULT_API_KEY_ENV = "SPECIARL_JUDGE_API_KEY"
+_ENV_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 def redact_url(url: str) -> str:
@@ -31,79 +40,92 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
-@dataclass(frozen=True)
-class JudgeConfig:
+def split_urls(value: str) -> tuple[str, ...]:
+    """``"http://a/v1, http://b/v1/"`` -> ``("http://a/v1", "http://b/v1")``."""
+    return tuple(u.strip().rstrip("/") for u in value.split(",") if u.strip())
+
+
+def parse_setting_overrides(items: Sequence[str], option: str) -> dict[str, Any]:
+    """Command-line ``KEY=VALUE`` judge settings; a VALUE is parsed as JSON when it can be."""
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{option} {item!r}: expected KEY=VALUE")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key.strip()] = value
+    return settings
+
+
+class JudgeConfig(Settings):
     """How to reach the judge and how hard to try. See ``docs/judge.md`` for every key."""
 
     urls: tuple[str, ...] = ()
     model: Optional[str] = None
     api_key_env: str = DEFAULT_API_KEY_ENV
-    constraint: str = "json_schema"
-    timeout_s: float = 30.0
-    max_retries: int = 6
-    max_concurrency: int = 64
-    failure_budget_s: float = 300.0
-    on_failure: str = "fail"
+    constraint: Constraint = "json_schema"
+    timeout_s: float = Field(30.0, gt=0, strict=True)
+    max_retries: int = Field(6, ge=0, strict=True)
+    max_concurrency: int = Field(64, ge=1, strict=True)
+    failure_budget_s: float = Field(300.0, ge=0, strict=True)
+    on_failure: OnFailure = "fail"
     cache_path: Optional[str] = None
-    cache_size: int = 100_000
+    cache_size: int = Field(100_000, ge=0, strict=True)
     enable_thinking: bool = False
     #: Send ``chat_template_kwargs`` (vLLM / SGLang); hosted APIs reject unknown fields.
     send_chat_template_kwargs: bool = True
     #: Reply token limit; ``None`` picks 32 (or 2048 with thinking on).
-    max_tokens: Optional[int] = None
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 10.0
+    max_tokens: Optional[int] = Field(None, ge=1, strict=True)
+    backoff_base_s: float = Field(0.5, ge=0, strict=True)
+    backoff_max_s: float = Field(10.0, ge=0, strict=True)
     #: Consecutive failures that open an endpoint's circuit breaker.
-    breaker_failures: int = 5
+    breaker_failures: int = Field(5, ge=1, strict=True)
     #: How long an open breaker rejects requests before one probe is let through.
-    breaker_cooldown_s: float = 5.0
+    breaker_cooldown_s: float = Field(5.0, ge=0, strict=True)
     #: Test doubles only (``module:factory``); read by ``factory.build_judge``, ignored here.
-    impl: Optional[str] = field(default=None, repr=False)
+    impl: Optional[str] = None
 
-    def __post_init__(self) -> None:
-        urls = self.urls
-        if isinstance(urls, str):
-            urls = tuple(u for u in (p.strip() for p in urls.split(",")) if u)
-        urls = tuple(str(u).strip().rstrip("/") for u in urls)
+    _api_key: Optional[str] = PrivateAttr(default=None)
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _check_urls(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            urls = split_urls(value)
+        elif isinstance(value, (list, tuple)) and all(isinstance(u, str) for u in value):
+            urls = tuple(u.strip().rstrip("/") for u in value if u.strip())
+        else:
+            raise ValueError("must be a list of base URLs like ['http://host:8000/v1']")
         if not urls:
-            env = os.environ.get(URLS_ENV, "")
-            urls = tuple(u.strip().rstrip("/") for u in env.split(",") if u.strip())
-        if not urls:
-            raise ValueError(f"judge.urls is empty: set judge.urls (e.g. ['http://host:8000/v1']) or {URLS_ENV}")
+            raise ValueError(f"must list at least one base URL, e.g. ['http://host:8000/v1'] (or set {URLS_ENV})")
         for url in urls:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"judge.urls: {redact_url(url)!r} is not an http(s) base URL like http://host:8000/v1")
+                raise ValueError(f"{redact_url(url)!r} is not an http(s) base URL like http://host:8000/v1")
         if len(set(urls)) != len(urls):
-            raise ValueError(f"judge.urls lists the same URL twice: {[redact_url(u) for u in urls]}")
-        object.__setattr__(self, "urls", urls)
-        model = self.model or os.environ.get(MODEL_ENV) or None
-        object.__setattr__(self, "model", model)
-        if not self.api_key_env or not str(self.api_key_env).replace("_", "").isalnum():
-            raise ValueError(f"judge.api_key_env must name an environment variable, got {self.api_key_env!r}")
-        if self.constraint not in CONSTRAINTS:
-            raise ValueError(f"judge.constraint must be one of {CONSTRAINTS}, got {self.constraint!r}")
-        if self.on_failure not in ON_FAILURE:
-            raise ValueError(f"judge.on_failure must be one of {ON_FAILURE}, got {self.on_failure!r}")
-        _positive("timeout_s", self.timeout_s)
-        _positive("failure_budget_s", self.failure_budget_s, allow_zero=True)
-        _positive("backoff_base_s", self.backoff_base_s, allow_zero=True)
-        _positive("backoff_max_s", self.backoff_max_s, allow_zero=True)
-        _positive("breaker_cooldown_s", self.breaker_cooldown_s, allow_zero=True)
-        _integer("max_retries", self.max_retries, minimum=0)
-        _integer("max_concurrency", self.max_concurrency, minimum=1)
-        _integer("cache_size", self.cache_size, minimum=0)
-        _integer("breaker_failures", self.breaker_failures, minimum=1)
-        if self.max_tokens is not None:
-            _integer("max_tokens", self.max_tokens, minimum=1)
-        if self.cache_path is not None and not str(self.cache_path).strip():
-            object.__setattr__(self, "cache_path", None)
+            raise ValueError(f"lists the same URL twice: {[redact_url(u) for u in urls]}")
+        return urls
 
-    def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name not in ("urls", "impl")
-        )
-        return f"JudgeConfig(urls=[{self.describe_urls()}], {shown})"
+    @field_validator("model", "cache_path", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _check_api_key_env(cls, value: str) -> str:
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError(f"must name an environment variable, got {value!r}")
+        return value
+
+    def __repr_args__(self):
+        for name, value in super().__repr_args__():
+            if name == "urls":
+                yield name, tuple(redact_url(u) for u in value)
+            elif name != "impl":
+                yield name, value
 
     @property
     def reply_token_limit(self) -> int:
@@ -112,69 +134,30 @@ class JudgeConfig:
         return 2048 if self.enable_thinking else 32
 
     def api_key(self) -> Optional[str]:
-        """The key from the environment (read when the client starts; never stored here)."""
-        return os.environ.get(self.api_key_env) or None
+        """The key read by :meth:`from_mapping` from the variable ``api_key_env`` names, if any."""
+        return self._api_key
 
     def describe_urls(self) -> str:
         return ", ".join(redact_url(u) for u in self.urls)
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any]) -> "JudgeConfig":
-        """Build from a plain or OmegaConf mapping; unknown keys are an error naming the key."""
-        known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in dict(mapping).items():
-            if key not in known:
-                raise ValueError(f"judge.{key} is not a judge setting; known settings: {sorted(known)}")
-            if value is None and key not in ("model", "cache_path", "max_tokens", "impl", "urls"):
-                continue
-            values[key] = _plain(value)
-        if values.get("urls") is None:
-            values.pop("urls", None)
-        if "urls" in values and not isinstance(values["urls"], str):
-            values["urls"] = tuple(values["urls"])
-        for key in ("timeout_s", "failure_budget_s", "backoff_base_s", "backoff_max_s", "breaker_cooldown_s"):
-            if key in values:
-                values[key] = _as_float(key, values[key])
-        for key in ("enable_thinking", "send_chat_template_kwargs"):
-            if key in values:
-                values[key] = _as_bool(key, values[key])
-        return cls(**values)
+    def from_mapping(
+        cls, mapping: Any, key: str = "judge", environ: Optional[Mapping[str, str]] = None
+    ) -> "JudgeConfig":
+        """The factory: settings from a plain or OmegaConf mapping, plus the environment fallbacks.
 
-
-def _plain(value: Any) -> Any:
-    """OmegaConf lists become tuples; everything else is left as is."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        return value
-    return tuple(value)
-
-
-def _as_float(key: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"judge.{key} must be a number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"judge.{key} must be a number, got {value!r}") from None
-
-
-def _as_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.lower() in ("true", "1", "yes")
-    raise ValueError(f"judge.{key} must be true or false, got {value!r}")
-
-
-def _positive(key: str, value: float, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"judge.{key} must be a number, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"judge.{key} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-
-
-def _integer(key: str, value: int, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"judge.{key} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"judge.{key} must be >= {minimum}, got {value!r}")
+        ``key`` is where the mapping sits (``"reward.speciarl.judge"``), for error messages.
+        """
+        environ = os.environ if environ is None else environ
+        values = plain(mapping)
+        if values is None:
+            values = {}
+        if isinstance(values, Mapping):
+            values = dict(values)
+            if not values.get("urls"):
+                values["urls"] = split_urls(environ.get(URLS_ENV, ""))
+            if not values.get("model"):
+                values["model"] = environ.get(MODEL_ENV) or None
+        config = load_settings(cls, values, key)
+        config._api_key = environ.get(config.api_key_env) or None
+        return config

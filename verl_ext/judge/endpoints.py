@@ -24,7 +24,6 @@ class CircuitBreaker:
         self.state = CLOSED
         self.consecutive_failures = 0
         self.opened_at = 0.0
-        self.opens = 0
 
     def available(self) -> bool:
         """Whether a request may be sent now (a half-open breaker admits one probe at a time)."""
@@ -52,8 +51,6 @@ class CircuitBreaker:
             was_closed = self.state == CLOSED
             self.state = OPEN
             self.opened_at = self.clock()
-            if was_closed:
-                self.opens += 1
             return was_closed
         return False
 
@@ -76,7 +73,6 @@ class Endpoint:
     def __init__(self, base_url: str, breaker: CircuitBreaker) -> None:
         self.base_url = base_url
         self.chat_url = f"{base_url}/chat/completions"
-        self.models_url = f"{base_url}/models"
         self.breaker = breaker
         self.in_flight = 0
 
@@ -102,9 +98,6 @@ class EndpointPool:
 
     def release(self, endpoint: Endpoint) -> None:
         endpoint.in_flight -= 1
-
-    def all_open(self) -> bool:
-        return all(e.breaker.state != CLOSED for e in self.endpoints)
 
     def seconds_until_probe(self) -> float:
         return min(e.breaker.seconds_until_probe() for e in self.endpoints)

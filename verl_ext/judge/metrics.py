@@ -47,8 +47,8 @@ class JudgeMetrics:
         self.counts: collections.Counter[str] = collections.Counter()
         self.latencies: collections.deque[float] = collections.deque(maxlen=MAX_LATENCIES)
 
-    def add(self, name: str, amount: int = 1) -> None:
-        self.counts[name] += amount
+    def add(self, name: str) -> None:
+        self.counts[name] += 1
 
     def pop(self, gauges: dict[str, float]) -> dict[str, float]:
         """All counters (zeros included, so keys are constant), latency p50/p95, then reset."""

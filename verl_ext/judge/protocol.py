@@ -2,7 +2,9 @@
 
 Whatever constraint was requested, the reply is validated here: a server may silently ignore
 a field it does not know (llama.cpp ignores vLLM's ``structured_outputs``), so a reply is
-accepted only when it maps to exactly one of the six labels.
+accepted only when it maps to exactly one of the six labels. :func:`response_text` sorts the
+responses that carry no reply into one of three failures, which the client's retry loop
+treats apart.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Any, Optional
+
+import httpx
 
 from verl_ext.core.categories import CATEGORY_LABELS, Category, try_parse_category
 from verl_ext.judge.config import JudgeConfig
@@ -29,6 +33,29 @@ _LABEL_SEARCH = re.compile(
     r"\b(" + "|".join(sorted((re.escape(l).replace(r"\ ", r"[\s_-]+") for l in CATEGORY_LABELS), key=len, reverse=True)) + r")\b",
     re.IGNORECASE,
 )
+
+
+class RetryableFailure(Exception):
+    """A failure worth retrying: the endpoint is unhealthy (connection, timeout, 5xx, 429).
+
+    ``metric`` names the ``judge/`` counter it goes to."""
+
+    def __init__(self, reason: str, metric: str, retry_after_s: Optional[float] = None) -> None:
+        super().__init__(reason)
+        self.metric = metric
+        self.retry_after_s = retry_after_s
+
+
+class RejectedRequest(Exception):
+    """A reply that retrying cannot fix (401, 403, 404, 400…): the configuration is wrong."""
+
+    def __init__(self, reason: str, metric: Optional[str] = None) -> None:
+        super().__init__(reason)
+        self.metric = metric
+
+
+class MalformedReply(Exception):
+    """The server answered, but not with an answer to the question (e.g. not one of the six labels)."""
 
 
 def request_body(config: JudgeConfig, model: str, ground_truth: str, prediction: str) -> dict[str, Any]:
@@ -93,3 +120,27 @@ def parse_reply(text: Optional[str], tolerant: bool = False) -> Optional[Categor
     mentioned = {try_parse_category(m.group(1)) for m in _LABEL_SEARCH.finditer(text)}
     mentioned.discard(None)
     return mentioned.pop() if len(mentioned) == 1 else None
+
+
+def response_text(response: httpx.Response) -> Optional[str]:
+    """The assistant text of a chat-completions response (``None`` when it has none), or the
+    failure the response is (see the classes above); the judge task reads the text."""
+    status = response.status_code
+    if status == 429:
+        raise RetryableFailure("HTTP 429 (rate limited)", "http_429", _retry_after(response))
+    if status >= 500 or status == 408:
+        raise RetryableFailure(f"HTTP {status}", "http_5xx")
+    if status >= 400:
+        raise RejectedRequest(f"HTTP {status}: {response.text[:200]}", "http_4xx")
+    try:
+        return reply_text(response.json())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise MalformedReply(f"body is not JSON: {response.text[:80]!r}") from None
+
+
+def _retry_after(response: httpx.Response) -> Optional[float]:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

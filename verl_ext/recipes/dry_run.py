@@ -195,29 +195,15 @@ def check_speciarl_settings(cfg: Any, manager: str) -> Any:
         if _select(cfg, "reward.speciarl") is not None:
             raise RecipeError(f"reward.speciarl.* is set but the reward manager is {manager}, which ignores it")
         return None
-    from verl_ext.reward.config import SpeciaRLConfigError, SpeciaRLRewardConfig
+    from verl_ext.reward.config import SpeciaRLRewardConfig
+    from verl_ext.reward.capacity import check_worker_capacity
+    from verl_ext.settings import SettingsError
 
     try:
-        settings = SpeciaRLRewardConfig.from_trainer_config(cfg)
-    except SpeciaRLConfigError as exc:
+        settings = SpeciaRLRewardConfig.from_trainer_config(cfg)  # the judge's settings too
+        check_worker_capacity(cfg)
+    except SettingsError as exc:
         raise RecipeError(str(exc)) from exc
-    judge = dict(settings.judge or {})
-    if not judge.get("impl"):
-        from verl_ext.judge.config import JudgeConfig
-
-        try:
-            JudgeConfig.from_mapping(judge)
-        except (ValueError, TypeError) as exc:
-            raise RecipeError(f"reward.speciarl.judge: {exc}") from exc
-    try:
-        from verl_ext.reward.capacity import check_worker_capacity
-    except ImportError:  # pragma: no cover - the manager module is part of this package
-        check_worker_capacity = None
-    if check_worker_capacity is not None:
-        try:
-            check_worker_capacity(cfg)
-        except (SpeciaRLConfigError, ValueError) as exc:
-            raise RecipeError(str(exc)) from exc
     return settings
 
 

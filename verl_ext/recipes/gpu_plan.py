@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+from verl_ext.judge.config import URLS_ENV
 from verl_ext.recipes.errors import RecipeError
 
 
@@ -61,7 +62,7 @@ def plan_gpus(
     if available < rollout_tp:
         need = reserved + rollout_tp
         where = f" ({judge_tp} for the local judge + {rollout_tp} for one rollout replica)" if local_judge else ""
-        hint = " or set SPECIARL_JUDGE_URLS to use a judge running elsewhere" if local_judge else ""
+        hint = f" or set {URLS_ENV} to use a judge running elsewhere" if local_judge else ""
         raise RecipeError(f"too few GPUs: {len(visible)} visible, at least {need} needed{where}{hint}")
     if train_gpus is not None:
         if train_gpus > available:

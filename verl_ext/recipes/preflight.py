@@ -12,19 +12,17 @@ CLI (exit status 0 = fine, 2 = a problem the message explains)::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Optional, Sequence
 
+from verl_ext.judge.config import DEFAULT_API_KEY_ENV, MODEL_ENV, URLS_ENV, redact_url
+from verl_ext.judge.http_client import ModelListingError, list_served_models
 from verl_ext.recipes.errors import RecipeError
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
-DEFAULT_API_KEY_ENV = "SPECIARL_JUDGE_API_KEY"
 
 
 def _offline() -> bool:
@@ -75,30 +73,13 @@ def resolve_model(model: str) -> Path:
     return check_model_dir(Path(folder))
 
 
-def _models_url(base_url: str) -> str:
-    return base_url.rstrip("/") + "/models"
-
-
 def probe_judge(base_url: str, *, api_key: Optional[str], timeout_s: float = 5.0) -> list[str]:
-    """GET ``<base_url>/models`` and return the served model ids; raises RecipeError if unreachable."""
-    request = urllib.request.Request(_models_url(base_url))
-    if api_key:
-        request.add_header("Authorization", f"Bearer {api_key}")
+    """The model ids the judge at ``base_url`` serves; raises RecipeError when it does not answer."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - URL comes from the user's config
-            body = json.loads(response.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        hint = f" (set {DEFAULT_API_KEY_ENV})" if exc.code in (401, 403) else ""
-        raise RecipeError(f"judge at {base_url} answered HTTP {exc.code} to GET /models{hint}") from exc
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise RecipeError(f"judge at {base_url} is unreachable: {reason}") from exc
-    except ValueError as exc:
-        raise RecipeError(f"judge at {base_url} did not answer GET /models with JSON; is it OpenAI-compatible?") from exc
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, list):
-        raise RecipeError(f"judge at {base_url}: GET /models has no 'data' list; is it OpenAI-compatible?")
-    return [str(item.get("id")) for item in data if isinstance(item, dict)]
+        return list_served_models(base_url, api_key=api_key, timeout_s=timeout_s)
+    except ModelListingError as exc:
+        hint = f" (set {DEFAULT_API_KEY_ENV})" if exc.status in (401, 403) else ""
+        raise RecipeError(f"{exc}{hint}") from exc
 
 
 def _process_alive(pid: int) -> bool:
@@ -123,7 +104,7 @@ def wait_for_judges(
 ) -> None:
     """Block until every URL answers ``/models`` (and serves ``model``), or fail with the reason."""
     if not urls:
-        raise RecipeError("no judge URL given: set SPECIARL_JUDGE_URLS (comma-separated base URLs ending in /v1)")
+        raise RecipeError(f"no judge URL given: set {URLS_ENV} (comma-separated base URLs ending in /v1)")
     deadline = time.monotonic() + wait_s
     pending = list(urls)
     last_error: dict[str, str] = {}
@@ -136,8 +117,8 @@ def wait_for_judges(
                 continue
             if model and model not in served:
                 raise RecipeError(
-                    f"judge at {url} serves {served or 'no model'}, not {model!r}; "
-                    "set SPECIARL_JUDGE_MODEL to the served model name"
+                    f"judge at {redact_url(url)} serves {served or 'no model'}, not {model!r}; "
+                    f"set {MODEL_ENV} to the served model name"
                 )
             pending.remove(url)
         if not pending:
@@ -150,7 +131,7 @@ def wait_for_judges(
             waited = f" after waiting {wait_s:.0f} s" if wait_s > 0 else ""
             raise RecipeError(
                 f"judge not ready{waited}: {reasons}. Start one with `bash recipes/judge_server.sh` "
-                "or point SPECIARL_JUDGE_URLS at a running OpenAI-compatible server"
+                f"or point {URLS_ENV} at a running OpenAI-compatible server"
             )
         time.sleep(poll_s)
 

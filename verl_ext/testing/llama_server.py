@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import httpx
+from verl_ext.judge.http_client import ModelListingError, list_served_models
 
 MODEL_ALIAS = "gemma3-270m"
 
@@ -78,9 +78,9 @@ class LlamaCppServer:
         deadline = time.monotonic() + self.start_timeout_s
         while True:
             try:
-                if httpx.get(f"{self.url}/models", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
+                list_served_models(self.url, timeout_s=5.0)
+                return
+            except ModelListingError:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
