@@ -185,8 +185,27 @@ def test_training_recipe_composes_into_the_expected_verl_config(script, env, exp
 def test_every_training_script_is_covered():
     runnable = {p.name for p in RECIPES.glob("*.sh") if os.access(p, os.X_OK)}
     assert {"common.sh", "dapo_defaults.sh"}.isdisjoint(runnable)  # sourced fragments, not recipes
-    scripts = runnable - {"judge_server.sh", "eval_be_specific_qwen25vl7b.sh"}
+    # The CPU smoke recipe trains for real in tests/test_train_cpu_e2e.py; its dry run is below.
+    scripts = runnable - {"judge_server.sh", "eval_be_specific_qwen25vl7b.sh", "smoke_cpu.sh"}
     assert scripts == {script for script, _, _ in TRAINING_RECIPES}
+
+
+def test_cpu_smoke_recipe_dry_run_composes_the_cpu_backend_config(tmp_path):
+    out = tmp_path / "smoke.yaml"
+    result = subprocess.run(
+        ["bash", str(RECIPES / "smoke_cpu.sh")],
+        env=_clean_env(tmp_path, DRY_RUN_CONFIG=str(out), SMOKE_DIR=str(tmp_path / "smoke")),
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[dry run] OK" in result.stdout
+    config = yaml.safe_load(out.read_text(encoding="utf-8"))
+    for key, value in {
+        "actor_rollout_ref.rollout.name": "hf_cpu", "actor_rollout_ref.actor.strategy": "fsdp2",
+        "trainer.device": "cpu", "trainer.v1.trainer_mode": "speciarl", "reward.reward_manager.name": "speciarl",
+        "actor_rollout_ref.model.path": str(tmp_path / "smoke" / "kit"), "trainer.total_training_steps": 2,
+    }.items():
+        assert _lookup(config, key) == value, key
 
 
 def test_main_recipe_dry_run_writes_the_resolved_config(tmp_path):
