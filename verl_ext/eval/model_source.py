@@ -28,7 +28,7 @@ from typing import Optional
 
 from verl_ext.data_prep.download import file_digest
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".jinja", ".model", ".txt", ".tiktoken")
+_FINGERPRINT_SUFFIXES = (".safetensors", ".bin", ".json", ".jinja", ".model", ".txt", ".tiktoken")
 
 
 class ModelSourceError(ValueError):
@@ -72,9 +72,14 @@ def _read_json(path: Path) -> dict:
         raise ModelSourceError(f"{path}: cannot read JSON ({error})") from error
 
 
-def _has_weights(folder: Path) -> bool:
+#: Files that hold a Hugging Face model's weights.
+WEIGHT_FILE_SUFFIXES = (".safetensors", ".bin")
+
+
+def has_weights(folder: Path) -> bool:
+    """A Hugging Face model folder: a ``config.json`` and at least one weight file (also the recipes' check)."""
     return (folder / "config.json").is_file() and any(
-        p.suffix in (".safetensors", ".bin") for p in folder.iterdir() if p.is_file()
+        p.suffix in WEIGHT_FILE_SUFFIXES for p in folder.iterdir() if p.is_file()
     )
 
 
@@ -89,7 +94,7 @@ def _adapter_base(adapter: Path, base_model: Optional[str]) -> Path:
             f"{adapter}: a LoRA adapter without 'base_model_name_or_path'; pass --base-model PATH"
         )
     base = Path(named)
-    if not _has_weights(base):
+    if not has_weights(base):
         raise ModelSourceError(f"{adapter}: base model {str(base)!r} is not a local HF folder with weights; "
                                "pass --base-model PATH")
     return base
@@ -108,11 +113,11 @@ def resolve_model(path: str | Path, base_model: Optional[str] = None) -> ModelSo
             if base_model:
                 return ModelSource(_adapter_base(adapter, base_model), adapter, "lora_checkpoint")
             for candidate in (folder, folder / "huggingface"):
-                if _has_weights(candidate):
+                if has_weights(candidate):
                     return ModelSource(candidate, adapter, "lora_checkpoint")
             return ModelSource(_adapter_base(adapter, None), adapter, "lora_checkpoint")
     for folder in (root, root / "huggingface", root / "actor" / "huggingface"):
-        if folder.is_dir() and _has_weights(folder):
+        if folder.is_dir() and has_weights(folder):
             return ModelSource(folder, None, "hf" if folder == root else "verl_checkpoint_hf")
     for folder in (root, root / "actor"):
         if folder.is_dir() and any(folder.glob("model_world_size_*_rank_*.pt")):
@@ -138,7 +143,7 @@ def _folder_digests(folder: Path, memo: dict) -> dict[str, str]:
     return {
         p.name: _file_digest(p, memo)
         for p in sorted(folder.iterdir())
-        if p.is_file() and p.suffix in _WEIGHT_SUFFIXES
+        if p.is_file() and p.suffix in _FINGERPRINT_SUFFIXES
     }
 
 

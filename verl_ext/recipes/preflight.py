@@ -20,9 +20,8 @@ from typing import Optional, Sequence
 
 from verl_ext.judge.config import DEFAULT_API_KEY_ENV, MODEL_ENV, URLS_ENV, redact_url
 from verl_ext.judge.http_client import ModelListingError, list_served_models
+from verl_ext.eval.model_source import has_weights
 from verl_ext.recipes.errors import RecipeError
-
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
 
 def _offline() -> bool:
@@ -33,7 +32,7 @@ def check_model_dir(path: Path) -> Path:
     """A local model directory must hold a config and at least one weight file."""
     if not (path / "config.json").is_file():
         raise RecipeError(f"model directory {path} has no config.json; point MODEL_PATH at a Hugging Face model folder")
-    if not any(p.name.endswith(WEIGHT_SUFFIXES) for p in path.iterdir()):
+    if not has_weights(path):
         raise RecipeError(
             f"model directory {path} has a config.json but no weight files (*.safetensors / *.bin); "
             "the download is incomplete: re-run `hf download <model> --local-dir <dir>`"
