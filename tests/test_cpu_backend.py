@@ -30,7 +30,7 @@ def _probe(code: str, **env: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-PROBE = """
+STATE = """
 import json, sys
 import verl
 from verl.plugin.platform.platform_manager import PlatformRegistry
@@ -38,35 +38,39 @@ from verl.workers.rollout.replica import RolloutReplicaRegistry
 from verl.workers.rollout import base
 from verl.utils.distributed import initialize_global_process_group_ray
 from verl.utils.device import get_device_name
-print(json.dumps({
-    "platforms": list(PlatformRegistry.registered_names()),
-    "replicas": sorted(RolloutReplicaRegistry._registry),
-    "adapters": sorted(name for name, _ in base._ROLLOUT_REGISTRY),
-    "pg_defaults": list(initialize_global_process_group_ray.__defaults__),
-    "device": get_device_name(),
-    "plugin_loaded": "verl_ext.plugin" in sys.modules,
-    "testing_imported": any(m.startswith("verl_ext.testing") for m in sys.modules),
-}))
+
+def state():
+    return {
+        "platforms": list(PlatformRegistry.registered_names()),
+        "replicas": sorted(RolloutReplicaRegistry._registry),
+        "adapters": sorted(name for name, _ in base._ROLLOUT_REGISTRY),
+        "pg_defaults": list(initialize_global_process_group_ray.__defaults__),
+        "device": get_device_name(),
+        "plugin_loaded": "verl_ext.plugin" in sys.modules,
+        "testing_imported": any(m.startswith("verl_ext.testing") for m in sys.modules),
+    }
 """
 
 
 def test_a_plain_verl_process_never_gets_the_cpu_backend():
-    """What a GPU user runs: our plugin loads, nothing of the test backend does."""
-    seen = _probe(PROBE)
-    assert seen["plugin_loaded"] and not seen["testing_imported"]
-    assert "cpu" not in seen["platforms"] and "hf_cpu" not in seen["replicas"] and "hf_cpu" not in seen["adapters"]
-    assert seen["pg_defaults"] == [None, None] and seen["device"] == "cuda"
-
-
-def test_importing_the_backend_without_verl_platform_cpu_registers_nothing():
-    seen = _probe("import verl_ext.testing.cpu_backend\n" + PROBE)
-    assert "cpu" not in seen["platforms"] and "hf_cpu" not in seen["replicas"]
+    """What a GPU user runs: our plugin loads, nothing of the test backend does, and importing
+    the backend without ``VERL_PLATFORM=cpu`` registers nothing either."""
+    seen = _probe(STATE + """
+plain = state()
+import verl_ext.testing.cpu_backend
+print(json.dumps({"plain": plain, "imported": state()}))
+""")
+    plain, imported = seen["plain"], seen["imported"]
+    assert plain["plugin_loaded"] and not plain["testing_imported"]
+    for current in (plain, imported):
+        assert "cpu" not in current["platforms"] and "hf_cpu" not in current["replicas"] and "hf_cpu" not in current["adapters"]
+        assert current["pg_defaults"] == [None, None] and current["device"] == "cuda"
 
 
 def test_the_documented_environment_turns_it_on_in_every_verl_process():
     from verl_ext.testing.cpu_backend import cpu_backend_env
 
-    seen = _probe(PROBE, **cpu_backend_env())
+    seen = _probe(STATE + "print(json.dumps(state()))", **cpu_backend_env())
     assert "cpu" in seen["platforms"] and "hf_cpu" in seen["replicas"] and "hf_cpu" in seen["adapters"]
     assert seen["device"] == "cpu" and seen["pg_defaults"] == [None, "cpu:gloo"]
 

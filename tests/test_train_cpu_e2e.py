@@ -284,7 +284,8 @@ def test_judge_outage_stops_before_any_update_with_the_judges_message(tmp_path):
     killer = threading.Thread(target=kill_after_preflight, daemon=True)
     killer.start()
     result = run_smoke(
-        tmp_path, "trainer.val_before_train=False", "+reward.speciarl.judge.failure_budget_s=5",
+        # One reward worker (the in-process group book): the happy path covers the Ray coordinator.
+        tmp_path, "trainer.val_before_train=False", "+reward.speciarl.judge.failure_budget_s=5", "reward.num_workers=1",
         SPECIARL_JUDGE_URLS=judge.url, SPECIARL_JUDGE_MODEL=judge.model_name,
     )
     killer.join(timeout=5)
@@ -335,7 +336,7 @@ def test_plain_main_ppo_with_verl_defaults_and_the_readme_overrides_trains(tmp_p
             "actor_rollout_ref.actor.ppo_mini_batch_size=4", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
             "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4", "data.max_response_length=64",
             "trainer.total_training_steps=1", "trainer.val_before_train=False", "trainer.logger=[console]",
-            f"trainer.default_local_dir={tmp_path / 'ckpt'}", "trainer.save_freq=-1", "reward.num_workers=2",
+            f"trainer.default_local_dir={tmp_path / 'ckpt'}", "trainer.save_freq=-1", "reward.num_workers=1",
             f"+reward.speciarl.judge.model={judge.model_name}",
             *cpu_backend.cpu_overrides(answers_file=str(inputs.answers_file)),
         ]
