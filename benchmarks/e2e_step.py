@@ -93,7 +93,8 @@ def median_of(timings: dict[int, dict[str, float]], steps: list[int], key: str) 
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from verl_ext.testing.judge_server import ScriptableJudgeServer, load_rules_file
+    from verl_ext.testing.judge_server import ScriptableJudgeServer
+    from verl_ext.testing.judge_server_cli import load_rules_file
     from verl_ext.testing.smoke import prepare
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -46,7 +46,7 @@ trap stop_judge EXIT
 if [[ -z "${SPECIARL_JUDGE_URLS:-}" ]]; then
   ready="${SMOKE_DIR}/judge.url"
   rm -f "${ready}"
-  "${PYTHON}" -m verl_ext.testing.judge_server --rules "${PREPARED[RULES]}" --ready-file "${ready}" \
+  "${PYTHON}" -m verl_ext.testing.judge_server_cli --rules "${PREPARED[RULES]}" --ready-file "${ready}" \
     --stats-file "${SMOKE_DIR}/judge_stats.json" > "${SMOKE_DIR}/judge.log" 2>&1 &
   SMOKE_JUDGE_PID=$!
   for _ in $(seq 100); do [[ -s "${ready}" ]] && break; sleep 0.1; done

@@ -220,7 +220,8 @@ def test_the_training_curves_plot_is_drawn_from_the_runs_outputs(one_rank, tmp_p
 
 def test_checkpoint_merges_and_evaluates_the_users_whole_journey(one_rank, tmp_path):
     """data -> train -> ``verl.model_merger`` -> ``python -m verl_ext.eval --backend hf`` -> metrics.json."""
-    from verl_ext.testing.judge_server import ScriptableJudgeServer, load_rules_file
+    from verl_ext.testing.judge_server import ScriptableJudgeServer
+    from verl_ext.testing.judge_server_cli import load_rules_file
 
     run_dir = _require_success(one_rank)
     merged = tmp_path / "merged"
@@ -312,7 +313,8 @@ def _readme_reuse_overrides() -> list[str]:
 def test_plain_main_ppo_with_verl_defaults_and_the_readme_overrides_trains(tmp_path):
     """No recipe, no common.sh, no dataset class: verl's own defaults plus what the README says."""
     from verl_ext.testing import cpu_backend
-    from verl_ext.testing.judge_server import ScriptableJudgeServer, load_rules_file
+    from verl_ext.testing.judge_server import ScriptableJudgeServer
+    from verl_ext.testing.judge_server_cli import load_rules_file
 
     inputs = smoke.prepare(tmp_path)
     prep = subprocess.run(

@@ -155,7 +155,7 @@ class ScriptableJudgeServer:
             raise ValueError(f"latency_s must be >= 0, got {latency_s}")
         self.rules = rules if rules is not None else {}
         self.inclusion_rule = inclusion_rule
-        self.default = _label(default)
+        self.default = label_of(default)
         self.latency_s = latency_s
         self.capacity = capacity
         self.faults = faults or FaultRates()
@@ -213,7 +213,7 @@ class ScriptableJudgeServer:
         """The category the rule table gives a pair (what a healthy request returns)."""
         gt, pred = normalise_label(ground_truth), normalise_label(prediction)
         if callable(self.rules):
-            return _label(self.rules(gt, pred))
+            return label_of(self.rules(gt, pred))
         return self._table.get((gt, pred), self.default)
 
     async def start(self) -> "ScriptableJudgeServer":
@@ -291,7 +291,7 @@ class ScriptableJudgeServer:
         if callable(self.rules):
             return {}
         return {
-            (normalise_label(gt), normalise_label(pred)): _label(label)
+            (normalise_label(gt), normalise_label(pred)): label_of(label)
             for (gt, pred), label in self.rules.items()
         }
 
@@ -451,7 +451,7 @@ class ScriptableJudgeServer:
         return label
 
 
-def _label(value: Label) -> Category:
+def label_of(value: Label) -> Category:
     if isinstance(value, Category):
         return value
     found = try_parse_category(str(value))
@@ -499,59 +499,3 @@ def _completion(model: str, content: str) -> dict[str, Any]:
 
 def _unauthorised() -> web.Response:
     return web.json_response({"error": {"message": "missing or wrong API key"}}, status=401)
-
-
-def load_rules_file(path: str) -> tuple[dict[tuple[str, str], Category], Category]:
-    """A rule table from JSON: ``{"rules": [[ground_truth, prediction, label], ...], "default": label}``."""
-    from pathlib import Path
-
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    rules = {}
-    for row, entry in enumerate(data.get("rules", [])):
-        if not (isinstance(entry, list) and len(entry) == 3):
-            raise ValueError(f"{path}: rules[{row}] must be [ground_truth, prediction, label], got {entry!r}")
-        rules[(str(entry[0]), str(entry[1]))] = _label(entry[2])
-    return rules, _label(data.get("default", "wrong"))
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    """``python -m verl_ext.testing.judge_server --rules FILE``: serve on 127.0.0.1 until stopped."""
-    import argparse
-    import signal
-
-    parser = argparse.ArgumentParser(prog="python -m verl_ext.testing.judge_server", description=main.__doc__)
-    parser.add_argument("--rules", required=True, help="JSON rule table (see load_rules_file)")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--latency-s", type=float, default=0.0, help="service time of every request")
-    parser.add_argument("--capacity", type=int, default=None, help="requests served at once (default: unlimited)")
-    parser.add_argument("--ready-file", help="write the base URL here once listening")
-    parser.add_argument("--stats-file", help="write the final counters here (JSON) on exit")
-    args = parser.parse_args(argv)
-    rules, default = load_rules_file(args.rules)
-    server = ScriptableJudgeServer(rules, default=default, latency_s=args.latency_s, capacity=args.capacity, port=args.port)
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        async with server:
-            print(f"scripted judge listening on {server.url}", flush=True)
-            if args.ready_file:
-                from pathlib import Path
-
-                tmp = Path(args.ready_file + ".tmp")
-                tmp.write_text(server.url, encoding="utf-8")
-                tmp.replace(args.ready_file)
-            await stop.wait()
-            if args.stats_file:
-                from pathlib import Path
-
-                Path(args.stats_file).write_text(json.dumps(server.stats_snapshot(), indent=1), encoding="utf-8")
-
-    asyncio.run(serve())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
