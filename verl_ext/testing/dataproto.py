@@ -22,7 +22,9 @@ import uuid
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    import torch
     from PIL import Image
+    from tensordict import TensorDict
     from transformers import PreTrainedTokenizerBase
     from verl import DataProto
 
@@ -94,7 +96,6 @@ def make_reward_dataproto(
     """
     import numpy as np
     import torch
-    from tensordict import TensorDict
     from verl import DataProto
 
     if not isinstance(uid, str) or not uid:
@@ -105,17 +106,6 @@ def make_reward_dataproto(
     messages = _prompt_messages(prompt, image)
     prompt_ids = torch.tensor(_prompt_ids(tokenizer, messages), dtype=torch.int64)
     response_ids = torch.tensor(_response_ids(tokenizer, response, append_eos), dtype=torch.int64)
-    input_ids = torch.cat([prompt_ids, response_ids])
-    batch = TensorDict(
-        {
-            "prompts": prompt_ids.unsqueeze(0),
-            "responses": response_ids.unsqueeze(0),
-            "attention_mask": torch.ones_like(input_ids).unsqueeze(0),
-            "input_ids": input_ids.unsqueeze(0),
-        },
-        batch_size=1,
-    )
-
     columns: dict[str, Any] = {
         "data_source": data_source,
         "reward_model": {"ground_truth": ground_truth, "style": reward_style},
@@ -139,7 +129,24 @@ def make_reward_dataproto(
             "response_len": np.array([len(response_ids)]),
         }
     )
-    return DataProto(batch=batch, non_tensor_batch=non_tensor_batch)
+    return DataProto(batch=_tensor_batch(prompt_ids, response_ids), non_tensor_batch=non_tensor_batch)
+
+
+def _tensor_batch(prompt_ids: "torch.Tensor", response_ids: "torch.Tensor") -> "TensorDict":
+    """The unpadded tensors of one trajectory, batch size 1, as the agent loop sends them."""
+    import torch
+    from tensordict import TensorDict
+
+    input_ids = torch.cat([prompt_ids, response_ids])
+    return TensorDict(
+        {
+            "prompts": prompt_ids.unsqueeze(0),
+            "responses": response_ids.unsqueeze(0),
+            "attention_mask": torch.ones_like(input_ids).unsqueeze(0),
+            "input_ids": input_ids.unsqueeze(0),
+        },
+        batch_size=1,
+    )
 
 
 def _like_agent_loop(value: Any) -> Any:
