@@ -260,6 +260,88 @@ async def streamed(
 
 
 # ----------------------------------------------------------------------------- main
+def run_all_ways(work: Any, args: argparse.Namespace, judge_bound_window_s: float) -> tuple:
+    """Each way against one judge server process: ((outcome, server stats), ...) and our client's metrics."""
+    server = ServerProcess(work.rules, args.latency_s, args.capacity)
+    try:
+        # The client may have more requests in flight than the server serves at once, as with
+        # vLLM's own queue: a client that refills a slot only after a reply has come back
+        # leaves the server idle for one round trip in every round of `capacity` requests.
+        config = JudgeConfig(
+            urls=(server.url,), model=MODEL, max_concurrency=args.client_concurrency or 2 * args.capacity, timeout_s=30.0
+        )
+        sample = args.seq_sample or len(work.rollouts)
+        seq = asyncio.run(sequential(work, server, config, sample))
+        seq_stats = server.pop_stats()
+        batch = asyncio.run(batch_at_end(work, server, config))
+        batch_stats = server.pop_stats()
+        floor = asyncio.run(machine_floor(work, server, config, args.capacity))
+        floor_stats = server.pop_stats()
+        ours, metrics = asyncio.run(streamed(work, server, config, judge_bound_window_s, args.seed))
+        ours_stats = server.pop_stats()
+        ours_long, _ = asyncio.run(streamed(work, server, config, args.long_window_s, args.seed + 1))
+        long_stats = server.pop_stats()
+    finally:
+        server.stop()
+    return (seq, seq_stats), (batch, batch_stats), (floor, floor_stats), (ours, ours_stats), (ours_long, long_stats), metrics
+
+
+def report(args, bound_s, judge_bound_window_s, unique_uncached, seq, batch, floor, ours, ours_long, metrics, ours_stats) -> dict:
+    """Print the table and the goals; the RESULT figures."""
+    lat = args.latency_s
+    print(f"{'way':<30}{'requests':>9}{'total s':>10}{'tail s':>9}{'tail/lat':>9}{'total/bound':>12}")
+    rows = (
+        ("(i) sequential per rollout", seq),
+        ("(ii) dedup batch at end", batch),
+        ("(ref) bare aiohttp, at once", floor),
+        (f"(iii) ours, window {judge_bound_window_s:.2f}s", ours),
+        (f"(iii) ours, window {args.long_window_s:g}s", ours_long),
+    )
+    for label, o in rows:
+        print(f"{label:<30}{o.requests:>9}{o.total_s:>10.3f}{o.tail_s:>9.3f}{o.tail_s / lat:>9.2f}{o.total_s / bound_s:>12.2f}")
+    print(
+        f"ours: dedup hits {metrics['judge/dedup_hits']:g}, cache hits {metrics['judge/cache_hits']:g}, "
+        f"short-circuits {metrics['judge/short_circuits']:g}, server max in flight {ours_stats.get('max_in_flight')}"
+    )
+    print(
+        f"ours, {args.long_window_s:g}s window: worst rollout waited {ours_long.max_delay_s:.3f} s "
+        f"({ours_long.max_delay_s / lat:.2f} latencies) from finishing to its reward"
+    )
+    # The tail goal is judged where it matters, in a generation window of realistic length (and
+    # for the worst rollout, not only the last); the total goal in the judge-bound window.
+    long_tail = max(ours_long.tail_s, ours_long.max_delay_s)
+    goals = {
+        "requests<=unique_uncached": ours.requests <= unique_uncached and ours_long.requests <= unique_uncached,
+        "tail<=2xlatency": long_tail <= 2 * lat,
+        "total<=1.25xbound": ours.total_s <= 1.25 * bound_s,
+    }
+    print("goals: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in goals.items()))
+    result = {
+        "requests": ours.requests,
+        "unique_uncached": unique_uncached,
+        "tail_over_latency": round(ours_long.tail_s / lat, 3),
+        "max_reward_delay_over_latency": round(ours_long.max_delay_s / lat, 3),
+        "total_over_bound": round(ours.total_s / bound_s, 3),
+        "bound_s": round(bound_s, 3),
+        "machine_floor_over_bound": round(floor.total_s / bound_s, 3),
+        "ours_total_s": round(ours.total_s, 3),
+        "judge_bound_tail_over_latency": round(ours.tail_s / lat, 3),
+        "long_window_total_over_true_bound": round(ours_long.total_s / max(bound_s, args.long_window_s + lat), 3),
+        "seq_requests": args.images * args.rollouts,
+        "seq_timed_on": seq.requests,
+        "seq_total_s": round(seq.total_s, 3),
+        "seq_tail_over_latency": round(seq.tail_s / lat, 2),
+        "batch_requests": batch.requests,
+        "batch_total_s": round(batch.total_s, 3),
+        "batch_tail_over_latency": round(batch.tail_s / lat, 3),
+        "batch_total_over_bound": round(batch.total_s / bound_s, 3),
+        "tail_speedup_vs_batch": round(batch.tail_s / max(long_tail, 1e-3), 1),
+        "tail_speedup_vs_seq": round(seq.tail_s / max(long_tail, 1e-3), 1),
+        "goals_met": int(all(goals.values())),
+    }
+    return result
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=256)
@@ -288,85 +370,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         f"lower bound {bound_s:.3f} s",
         flush=True,
     )
-    server = ServerProcess(work.rules, args.latency_s, args.capacity)
-    try:
-        # The client may have more requests in flight than the server serves at once, as with
-        # vLLM's own queue: a client that refills a slot only after a reply has come back
-        # leaves the server idle for one round trip in every round of `capacity` requests.
-        config = JudgeConfig(
-            urls=(server.url,), model=MODEL, max_concurrency=args.client_concurrency or 2 * args.capacity, timeout_s=30.0
-        )
-        sample = args.seq_sample or len(work.rollouts)
-        seq = asyncio.run(sequential(work, server, config, sample))
-        seq_stats = server.pop_stats()
-        batch = asyncio.run(batch_at_end(work, server, config))
-        batch_stats = server.pop_stats()
-        floor = asyncio.run(machine_floor(work, server, config, args.capacity))
-        floor_stats = server.pop_stats()
-        ours, metrics = asyncio.run(streamed(work, server, config, judge_bound_window_s, args.seed))
-        ours_stats = server.pop_stats()
-        ours_long, _ = asyncio.run(streamed(work, server, config, args.long_window_s, args.seed + 1))
-        long_stats = server.pop_stats()
-    finally:
-        server.stop()
-
+    (seq, seq_stats), (batch, batch_stats), (floor, floor_stats), (ours, ours_stats), (ours_long, long_stats), metrics = (
+        run_all_ways(work, args, judge_bound_window_s)
+    )
     checked = ((seq, seq_stats), (batch, batch_stats), (floor, floor_stats), (ours, ours_stats), (ours_long, long_stats))
     for outcome, stats in checked:
         if stats.get("requests", 0) != outcome.requests:
             raise RuntimeError(f"{outcome.name}: client counted {outcome.requests} requests, server saw {stats}")
         if outcome.wrong_rewards:
             raise RuntimeError(f"{outcome.name}: {outcome.wrong_rewards} rewards differ from the rule table")
-    lat = args.latency_s
-    print(f"{'way':<30}{'requests':>9}{'total s':>10}{'tail s':>9}{'tail/lat':>9}{'total/bound':>12}")
-    rows = (
-        ("(i) sequential per rollout", seq),
-        ("(ii) dedup batch at end", batch),
-        ("(ref) bare aiohttp, at once", floor),
-        (f"(iii) ours, window {judge_bound_window_s:.2f}s", ours),
-        (f"(iii) ours, window {args.long_window_s:g}s", ours_long),
-    )
-    for label, o in rows:
-        print(f"{label:<30}{o.requests:>9}{o.total_s:>10.3f}{o.tail_s:>9.3f}{o.tail_s / lat:>9.2f}{o.total_s / bound_s:>12.2f}")
-    print(
-        f"ours: dedup hits {metrics['judge/dedup_hits']:g}, cache hits {metrics['judge/cache_hits']:g}, "
-        f"short-circuits {metrics['judge/short_circuits']:g}, server max in flight {ours_stats.get('max_in_flight')}"
-    )
-    print(
-        f"ours, {args.long_window_s:g}s window: worst rollout waited {ours_long.max_delay_s:.3f} s "
-        f"({ours_long.max_delay_s / lat:.2f} latencies) from finishing to its reward"
-    )
-    # The tail goal is judged where it matters, in a generation window of realistic length (and
-    # for the worst rollout, not only the last); the total goal in the judge-bound window.
-    long_tail = max(ours_long.tail_s, ours_long.max_delay_s)
-    goals = {
-        "requests<=unique_uncached": ours.requests <= len(uncached) and ours_long.requests <= len(uncached),
-        "tail<=2xlatency": long_tail <= 2 * lat,
-        "total<=1.25xbound": ours.total_s <= 1.25 * bound_s,
-    }
-    print("goals: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in goals.items()))
-    result = {
-        "requests": ours.requests,
-        "unique_uncached": len(uncached),
-        "tail_over_latency": round(ours_long.tail_s / lat, 3),
-        "max_reward_delay_over_latency": round(ours_long.max_delay_s / lat, 3),
-        "total_over_bound": round(ours.total_s / bound_s, 3),
-        "bound_s": round(bound_s, 3),
-        "machine_floor_over_bound": round(floor.total_s / bound_s, 3),
-        "ours_total_s": round(ours.total_s, 3),
-        "judge_bound_tail_over_latency": round(ours.tail_s / lat, 3),
-        "long_window_total_over_true_bound": round(ours_long.total_s / max(bound_s, args.long_window_s + lat), 3),
-        "seq_requests": len(work.rollouts),
-        "seq_timed_on": seq.requests,
-        "seq_total_s": round(seq.total_s, 3),
-        "seq_tail_over_latency": round(seq.tail_s / lat, 2),
-        "batch_requests": batch.requests,
-        "batch_total_s": round(batch.total_s, 3),
-        "batch_tail_over_latency": round(batch.tail_s / lat, 3),
-        "batch_total_over_bound": round(batch.total_s / bound_s, 3),
-        "tail_speedup_vs_batch": round(batch.tail_s / max(long_tail, 1e-3), 1),
-        "tail_speedup_vs_seq": round(seq.tail_s / max(long_tail, 1e-3), 1),
-        "goals_met": int(all(goals.values())),
-    }
+    result = report(args, bound_s, judge_bound_window_s, len(uncached), seq, batch, floor, ours, ours_long, metrics, ours_stats)
     print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
     return 0
 
