@@ -112,6 +112,12 @@ def test_outputs_are_written_and_samples_carry_their_grades(tmp_path, fixture_ru
     assert len(lines) == 20
     assert {(l["ground_truth"], l["category"]) for l in lines if l["answer"] == "Golden-winged Warbler, male"} == {
         ("Golden winged Warbler", "more specific")}
+    # the whole response travels with its grade (what rejection-sampled SFT targets are built from)
+    # every judged sample names its category, "wrong" (Category 0, falsy) included
+    judged = [l for l in lines if l["status"] == "judged"]
+    assert all(l["category"] for l in judged) and sum(l["category"] == "wrong" for l in judged) > 0
+    expected = [responses[item.image_sha256][k] for item in items for k in range(2)]
+    assert [l["response"] for l in lines] == expected and [l["sample"] for l in lines] == [0, 1] * len(items)
 
 
 class SimulatedCrash(BaseException):

@@ -140,6 +140,18 @@ def _custom_text(text: str, what: str) -> str:
     return text
 
 
+def policy_response(reasoning: str, answer: str) -> str:
+    """A response in the format every prompt asks for: reasoning in ``<think>``, the label in ``<answer>``.
+
+    What supervised targets (SFT) and scripted test rollouts are written in, so that the
+    reward's parser reads them exactly as it reads the policy's own text.
+
+    >>> policy_response("A small bird with a red crest.", "Northern Cardinal")
+    '<think>A small bird with a red crest.</think><answer>Northern Cardinal</answer>'
+    """
+    return f"<think>{reasoning}</think><answer>{answer}</answer>"
+
+
 def prompt_messages(text: str) -> list[dict]:
     """Chat messages for one image and an already resolved prompt text: one user turn, ``<image>`` first.
 

@@ -78,13 +78,24 @@ def build_row(
 
 
 class StreamingParquetWriter:
-    """Append rows one by one; they reach disk a small row group at a time."""
+    """Append rows one by one; they reach disk a small row group at a time.
 
-    def __init__(self, path: Path, rows_per_group: int = ROW_GROUP_ROWS, bytes_per_group: int = ROW_GROUP_BYTES):
+    ``schema`` is the RL row schema unless a caller writes another table of image rows
+    (the SFT parquet, ``sft.py``); rows must carry an ``images`` list of ``{bytes, path}``.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        rows_per_group: int = ROW_GROUP_ROWS,
+        bytes_per_group: int = ROW_GROUP_BYTES,
+        schema: pa.Schema = ROW_SCHEMA,
+    ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._temporary = self.path.with_name(self.path.name + ".partial")
-        self._writer = pq.ParquetWriter(self._temporary, ROW_SCHEMA, compression="zstd")
+        self._schema = schema
+        self._writer = pq.ParquetWriter(self._temporary, schema, compression="zstd")
         self._rows: list[dict] = []
         self._buffered_bytes = 0
         self._rows_per_group = rows_per_group
@@ -100,7 +111,7 @@ class StreamingParquetWriter:
     def _flush(self) -> None:
         if not self._rows:
             return
-        table = pa.Table.from_pylist(self._rows, schema=ROW_SCHEMA)
+        table = pa.Table.from_pylist(self._rows, schema=self._schema)
         self._writer.write_table(table, row_group_size=len(self._rows))
         self.rows_written += len(self._rows)
         self._rows = []

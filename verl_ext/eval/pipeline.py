@@ -4,7 +4,7 @@ Layout of ``--out DIR``::
 
     DIR/metrics.json             every number, the definitions and how the run was made
     DIR/report.md                tables in the paper's layout
-    DIR/samples.jsonl            one line per sample: answer and grade
+    DIR/samples.jsonl            one line per sample: response, answer and grade
     DIR/plots/categories.png     stacked category shares per dataset and method
     DIR/plots/spec_vs_corr.png   specificity vs correctness with HM iso-curves
     DIR/cache/predict/<key>.jsonl, DIR/cache/judge/<key>.jsonl
@@ -122,10 +122,10 @@ def _write_samples(path: Path, items: Sequence[EvalItem], responses, verdicts, o
         for item in items:
             for k, response in enumerate(responses[item.image_sha256]):
                 line = {"data_source": item.data_source, "index": item.index, "row": item.row, "sample": k,
-                        "ground_truth": item.ground_truth, "answer": extract_answer(response)}
+                        "ground_truth": item.ground_truth, "answer": extract_answer(response), "response": response}
                 if verdicts is not None:
                     grade = grade_response(item.ground_truth, response, verdicts)
-                    line.update(status=grade.status.value, category=grade.category.label if grade.category else None)
+                    line.update(status=grade.status.value, category=grade.category.label if grade.category is not None else None)
                 if owc is not None:
                     line["open_world"] = _sample_open_world(item.ground_truth, response, source, owc)
                 handle.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")

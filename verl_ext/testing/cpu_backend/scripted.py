@@ -24,13 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from verl_ext.core.prompts import policy_response
+
 #: The key under ``actor_rollout_ref.rollout.custom`` that holds these settings.
 CUSTOM_KEY = "cpu_backend"
 
 
 def scripted_response(label: str) -> str:
     """The text of a scripted rollout: the policy's format with a fixed reasoning line."""
-    return f"<think>scripted</think><answer>{label}</answer>"
+    return policy_response("scripted", label)
 
 
 @dataclass(frozen=True)
