@@ -36,6 +36,7 @@ import verl
 from verl.plugin.platform.platform_manager import PlatformRegistry
 from verl.workers.rollout.replica import RolloutReplicaRegistry
 from verl.workers.rollout import base
+from verl.utils import distributed
 from verl.utils.distributed import initialize_global_process_group_ray
 from verl.utils.device import get_device_name
 
@@ -45,6 +46,7 @@ def state():
         "replicas": sorted(RolloutReplicaRegistry._registry),
         "adapters": sorted(name for name, _ in base._ROLLOUT_REGISTRY),
         "pg_defaults": list(initialize_global_process_group_ray.__defaults__),
+        "spmd_patched": getattr(distributed.initialize_global_process_group, "_cpu_backend", False),
         "device": get_device_name(),
         "plugin_loaded": "verl_ext.plugin" in sys.modules,
         "testing_imported": any(m.startswith("verl_ext.testing") for m in sys.modules),
@@ -64,7 +66,7 @@ print(json.dumps({"plain": plain, "imported": state()}))
     assert plain["plugin_loaded"] and not plain["testing_imported"]
     for current in (plain, imported):
         assert "cpu" not in current["platforms"] and "hf_cpu" not in current["replicas"] and "hf_cpu" not in current["adapters"]
-        assert current["pg_defaults"] == [None, None] and current["device"] == "cuda"
+        assert current["pg_defaults"] == [None, None] and current["device"] == "cuda" and not current["spmd_patched"]
 
 
 def test_the_documented_environment_turns_it_on_in_every_verl_process():
@@ -72,7 +74,7 @@ def test_the_documented_environment_turns_it_on_in_every_verl_process():
 
     seen = _probe(STATE + "print(json.dumps(state()))", **cpu_backend_env())
     assert "cpu" in seen["platforms"] and "hf_cpu" in seen["replicas"] and "hf_cpu" in seen["adapters"]
-    assert seen["device"] == "cpu" and seen["pg_defaults"] == [None, "cpu:gloo"]
+    assert seen["device"] == "cpu" and seen["pg_defaults"] == [None, "cpu:gloo"] and seen["spmd_patched"]
 
 
 # ------------------------------------------------------------------ verl's side of each patch
@@ -82,6 +84,18 @@ def test_process_group_patch_target_still_builds_the_duplicate_backend_string():
 
     assert list(inspect.signature(initialize_global_process_group_ray).parameters) == ["timeout_second", "backend"]
     assert 'f"cpu:gloo,{get_device_name()}:{get_nccl_backend()}"' in inspect.getsource(initialize_global_process_group_ray)
+
+
+def test_spmd_process_group_patch_target_is_still_imported_by_the_sft_trainer_at_call_time():
+    """patches.patch_spmd_process_group: the torchrun entry builds the same string and is looked up late."""
+    from verl.trainer import sft_trainer
+    from verl.utils.distributed import initialize_global_process_group
+
+    assert list(inspect.signature(initialize_global_process_group).parameters) == ["timeout_second"]
+    assert 'f"cpu:gloo,{get_device_name()}:{get_nccl_backend()}"' in inspect.getsource(initialize_global_process_group)
+    # rebinding the module attribute reaches run_sft only because it imports the name inside the function
+    assert "from verl.utils.distributed import initialize_global_process_group" in inspect.getsource(sft_trainer.run_sft)
+    assert "initialize_global_process_group" not in vars(sft_trainer)
 
 
 def test_engine_lookup_still_needs_verls_device_override():

@@ -16,7 +16,9 @@ Never on by accident. It is loaded into every verl process through verl's own
 * the ``hf_cpu`` rollout (``rollout.py``) with verl's rollout registries,
 * the small patches in ``patches.py``,
 
-and ``cpu_overrides()`` gives the Hydra overrides a CPU run needs on top of a recipe's own.
+and ``cpu_overrides()`` gives the Hydra overrides a CPU run of ``main_ppo`` needs on top of a
+recipe's own; ``cpu_sft_overrides()`` those of the SFT trainer (``verl.trainer.sft_trainer``,
+launched by torchrun), which the same platform and patches run.
 """
 
 from __future__ import annotations
@@ -112,6 +114,26 @@ def cpu_overrides(
     return overrides
 
 
+def cpu_sft_overrides() -> list[str]:
+    """Hydra overrides that make an SFT recipe's config (verl's ``sft_trainer_engine``) run on CPU.
+
+    The SFT trainer is launched by torchrun, not Ray: the world size is torchrun's
+    ``--nproc-per-node``, and nothing needs simulated GPUs or logical CPUs.
+    """
+    return [
+        # FSDP1 needs GPU tensors (verl hard-codes sync_module_states=True); FSDP2 runs on gloo.
+        "engine.strategy=fsdp2",
+        # No flash-attn on CPU: verl's defaults (flash_attention_2, remove-padding) need it.
+        "model.use_remove_padding=False",
+        "++model.override_config.attn_implementation=sdpa",
+        # Compiling verl's loss helpers takes longer on 2 cores than the whole run.
+        "engine.use_torch_compile=False",
+        "trainer.device=cpu",
+        # verl's default of 8 dataloader processes per rank is slow on 2 cores.
+        "data.num_workers=0",
+    ]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m verl_ext.testing.cpu_backend overrides|env``: for shell scripts."""
     import argparse
@@ -119,12 +141,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m verl_ext.testing.cpu_backend", description=main.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     over = sub.add_parser("overrides", help="print the Hydra overrides of a CPU run, one per line")
-    over.add_argument("--gpus", type=int, default=1, help="simulated GPU ranks (default 1)")
+    over.add_argument("--trainer", choices=("ppo", "sft"), default="ppo",
+                      help="ppo: main_ppo's config (default); sft: the SFT trainer's (verl.trainer.sft_trainer)")
+    over.add_argument("--gpus", type=int, default=1, help="simulated GPU ranks (default 1; ppo only)")
     over.add_argument("--answers-file", help="JSON list of answer labels the CPU rollout scripts")
     over.add_argument("--log-dir", help="folder for the rollout's weight-sync and request logs")
     sub.add_parser("env", help="print the environment that turns the backend on, as NAME=VALUE lines")
     args = parser.parse_args(argv)
-    if args.command == "overrides":
+    if args.command == "overrides" and args.trainer == "sft":
+        lines = cpu_sft_overrides()
+    elif args.command == "overrides":
         lines = cpu_overrides(gpus=args.gpus, answers_file=args.answers_file, log_dir=args.log_dir)
     else:
         lines = [f"{name}={value}" for name, value in cpu_backend_env().items()]
