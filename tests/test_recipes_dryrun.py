@@ -185,8 +185,10 @@ def test_training_recipe_composes_into_the_expected_verl_config(script, env, exp
 def test_every_training_script_is_covered():
     runnable = {p.name for p in RECIPES.glob("*.sh") if os.access(p, os.X_OK)}
     assert {"common.sh", "dapo_defaults.sh"}.isdisjoint(runnable)  # sourced fragments, not recipes
-    # The CPU smoke recipe trains for real in tests/test_train_cpu_e2e.py; its dry run is below.
-    scripts = runnable - {"judge_server.sh", "eval_be_specific_qwen25vl7b.sh", "smoke_cpu.sh"}
+    # Covered elsewhere: the CPU smoke recipe trains for real in tests/test_train_cpu_e2e.py (its dry
+    # run is below), the SFT recipe in test_recipe_sft.py, the paper's sequence in test_reproduce_paper.py.
+    scripts = runnable - {"judge_server.sh", "eval_be_specific_qwen25vl7b.sh", "smoke_cpu.sh", "sft_qwen25vl7b.sh",
+                          "reproduce_paper.sh"}
     assert scripts == {script for script, _, _ in TRAINING_RECIPES}
 
 

@@ -44,15 +44,21 @@ def verl_config_dir() -> str:
     return str(folder)
 
 
-def compose_trainer_config(overrides: Sequence[str]) -> Any:
-    """Compose ``ppo_trainer`` with ``overrides`` exactly as ``main_ppo``'s ``@hydra.main`` would."""
+def compose_trainer_config(
+    overrides: Sequence[str], *, config_dir: Optional[str] = None, config_name: str = CONFIG_NAME
+) -> Any:
+    """Compose a config with ``overrides`` exactly as a verl entry point's ``@hydra.main`` would.
+
+    By default verl's ``ppo_trainer`` (``main_ppo``); ``config_dir``/``config_name`` name another
+    primary config, as ``--config-path``/``--config-name`` do on a verl command line.
+    """
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        with initialize_config_dir(config_dir=verl_config_dir(), version_base=None):
-            return compose(config_name=CONFIG_NAME, overrides=list(overrides))
+        with initialize_config_dir(config_dir=config_dir or verl_config_dir(), version_base=None):
+            return compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
         raise RecipeError(f"Hydra rejected the recipe's overrides: {_first_line(exc)}") from exc
 
