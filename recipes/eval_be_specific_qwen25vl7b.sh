@@ -55,8 +55,12 @@ eval_main() {
   trap speciarl_stop EXIT
   trap 'speciarl_stop; exit 130' INT
   trap 'speciarl_stop; exit 143' TERM
-  "${PYTHON}" -m verl_ext.recipes.preflight model "${EVAL_MODEL}" > /dev/null \
+  # The harness loads a local folder only: a hub id becomes its snapshot in the HF cache (downloaded once).
+  local model_dir
+  model_dir="$("${PYTHON}" -m verl_ext.recipes.preflight model "${EVAL_MODEL}")" \
     || speciarl_die "model weights for EVAL_MODEL=${EVAL_MODEL} are missing (see above)"
+  EVAL_MODEL="${model_dir}"
+  eval_arguments
   local visible
   local -a gpus
   visible="$(speciarl_visible_gpus)"
