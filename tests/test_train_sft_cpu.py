@@ -77,12 +77,10 @@ def test_the_checkpoint_merges_into_a_lora_adapter_on_the_language_model_only(sf
     assert json.loads((step / "lora_train_meta.json").read_text())["r"] == 8
     assert (root / "run" / "latest_checkpointed_iteration.txt").read_text().strip() == str(STEPS)
     merged = root / "merged"
-    merge = subprocess.run(
-        [sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(step),
-         "--target_dir", str(merged)],
-        env=_env(), capture_output=True, text=True, timeout=300,
-    )
-    assert merge.returncode == 0, merge.stderr[-3000:]
+    merge = [sys.executable, "-m", "verl_ext.recipes.checkpoints", "merge", str(root / "run"), "--out", str(merged)]
+    result = subprocess.run(merge, env=_env(), capture_output=True, text=True, timeout=300)  # verl.model_merger inside
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"merged {step}" in result.stdout  # an SFT step folder holds its shards itself (no actor/)
     adapter = load_file(merged / "lora_adapter" / "adapter_model.safetensors")
     assert adapter and not [k for k in adapter if "visual" in k]
     assert any(torch.count_nonzero(v) for k, v in adapter.items() if "lora_B" in k)  # B starts at zero
@@ -95,3 +93,5 @@ def test_the_checkpoint_merges_into_a_lora_adapter_on_the_language_model_only(sf
 
     source = resolve_model(merged)  # what python -m verl_ext.eval --model MERGED loads
     assert source.has_adapter and source.adapter_rank() == 8
+    again = subprocess.run(merge, env=_env(), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "already holds" in again.stdout
