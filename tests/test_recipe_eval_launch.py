@@ -9,25 +9,14 @@ that records the ``verl_ext.eval`` call instead of generating.
 from __future__ import annotations
 
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 from verl_ext.testing.judge_server import ScriptableJudgeServer
 
+from recipe_doubles import recording_python
+
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
-FAKE_PYTHON = textwrap.dedent(
-    """\
-    #!/usr/bin/env bash
-    if [[ "${{1:-}}" == "-m" && "${{2:-}}" == "verl_ext.eval" ]]; then
-      shift 2
-      printf '%s\\0' "$@" > "${{FAKE_EVAL_RECORD}}"
-      exit 0
-    fi
-    exec {python} "$@"
-    """
-)
 
 
 def _hub_cache(root: Path, repo: str, revision: str = "0123abcd") -> Path:
@@ -47,9 +36,8 @@ def test_a_hub_model_id_is_evaluated_from_its_local_snapshot(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "nvidia-smi").write_text("#!/usr/bin/env bash\nprintf '0\\n'\n")
-    (bin_dir / "python").write_text(FAKE_PYTHON.format(python=sys.executable))
-    for tool in bin_dir.iterdir():
-        tool.chmod(0o755)
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    recording_python(bin_dir / "python", "verl_ext.eval", "FAKE_EVAL_RECORD")
     (tmp_path / "data" / "cub200").mkdir(parents=True)
     (tmp_path / "data" / "cub200" / "test.parquet").write_bytes(b"")  # existence is all the launcher checks
     record = tmp_path / "eval.args"

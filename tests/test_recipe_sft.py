@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -23,6 +22,7 @@ from verl_ext.recipes.errors import RecipeError
 from verl_ext.recipes.sft_config import check_sft_config
 from verl_ext.testing import layouts
 
+from recipe_doubles import recording_python
 from test_recipes_dryrun import _clean_env, _lookup, compose_recipe, emit_arguments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,17 +122,6 @@ def test_rejection_dry_run_walks_the_base_models_sampling_on_the_training_images
     assert "--target rejection" in result.stderr and "[dry run] OK: the SFT config is valid" in result.stdout
 
 
-FAKE_PYTHON = textwrap.dedent(
-    """\
-    #!/usr/bin/env bash
-    if [[ "${{1:-}}" == "-m" && "${{2:-}}" == "torch.distributed.run" ]]; then
-      shift 2
-      printf '%s\\0' "$@" > "${{FAKE_TRAIN_RECORD}}"
-      exit 0
-    fi
-    exec {python} "$@"
-    """
-)
 
 
 def test_rejection_launch_builds_the_data_from_finished_rollouts_and_starts_torchrun(tmp_path, offline_kit):
@@ -142,9 +131,7 @@ def test_rejection_launch_builds_the_data_from_finished_rollouts_and_starts_torc
     rollouts = tmp_path / "rollouts"
     rollouts.mkdir()
     (rollouts / "metrics.json").write_text(json.dumps({"run": {"prompt_variant": "general", "sampling": {"n": 2}}}))
-    python = tmp_path / "python"
-    python.write_text(FAKE_PYTHON.format(python=sys.executable))
-    python.chmod(0o755)
+    python = recording_python(tmp_path / "python", "torch.distributed.run", "FAKE_TRAIN_RECORD")
     record = tmp_path / "torchrun.args"
     env = _clean_env(tmp_path) | dict(DRY_RUN="0", PYTHON=str(python), FAKE_TRAIN_RECORD=str(record), MODEL_PATH=str(offline_kit.path),
                      DATA_DIR=str(data), DATA_ROOT=str(tmp_path / "raw"), DATA_DOWNLOAD="0", TRAIN_SUBSET="4", VAL_SUBSET="2",

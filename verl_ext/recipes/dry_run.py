@@ -286,16 +286,25 @@ SUMMARY_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
-def summarise(cfg: Any) -> list[str]:
-    """One line per setting that defines the experiment."""
+def summarise(cfg: Any, summary_keys: Sequence[tuple[str, str]] = SUMMARY_KEYS) -> list[str]:
+    """One line per setting that defines the experiment (``summary_keys``: label, ``key|key...``), then the data files."""
     lines = []
-    for label, keys in SUMMARY_KEYS:
+    for label, keys in summary_keys:
         values = [_select(cfg, key) for key in keys.split("|")]
         rendered = " / ".join("-" if v is None else str(v) for v in values)
         lines.append(f"  {label:<34} {rendered}")
     lines.append(f"  {'train files':<34} {_file_state(_select(cfg, 'data.train_files'))}")
     lines.append(f"  {'val files':<34} {_file_state(_select(cfg, 'data.val_files'))}")
     return lines
+
+
+def echo_notes_and_write(cfg: Any, notes: Sequence[str], config_out: Optional[str], echo: Callable[[str], None]) -> None:
+    """The end of every dry run's report: its notes, then the resolved YAML if asked for."""
+    for note in notes:
+        echo(f"  note: {note}")
+    if config_out:
+        write_resolved_yaml(cfg, config_out)
+        echo(f"[dry run] resolved config written to {config_out}")
 
 
 def write_resolved_yaml(cfg: Any, path: str) -> None:
@@ -328,11 +337,7 @@ def dry_run(
     echo(f"  {'reward manager class':<34} {manager}")
     echo(f"  {'trainer class':<34} {trainer}")
     echo(f"  {'dataset class (resolved)':<34} {dataset or 'verl RLHFDataset'}")
-    for note in notes:
-        echo(f"  note: {note}")
-    if config_out:
-        write_resolved_yaml(cfg, config_out)
-        echo(f"[dry run] resolved config written to {config_out}")
+    echo_notes_and_write(cfg, notes, config_out, echo)
     echo("[dry run] OK: the config is valid; nothing was started")
     return cfg
 

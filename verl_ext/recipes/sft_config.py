@@ -36,7 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from verl_ext.recipes.dry_run import _file_state, _first_line, _select, compose_trainer_config, write_resolved_yaml
+from verl_ext.recipes.dry_run import _first_line, _select, compose_trainer_config, echo_notes_and_write, summarise
 from verl_ext.recipes.errors import RecipeError
 
 CONFIG_OUT_ENV = "DRY_RUN_CONFIG"
@@ -170,16 +170,6 @@ def check_dataset_class(cfg: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def summarise(cfg: Any) -> list[str]:
-    lines = []
-    for label, keys in SUMMARY_KEYS:
-        values = [_select(cfg, key) for key in keys.split("|")]
-        lines.append(f"  {label:<34} {' / '.join('-' if v is None else str(v) for v in values)}")
-    lines.append(f"  {'train files':<34} {_file_state(_select(cfg, 'data.train_files'))}")
-    lines.append(f"  {'val files':<34} {_file_state(_select(cfg, 'data.val_files')) or '-'}")
-    return lines
-
-
 def check_sft_config(
     config_file: str | Path,
     overrides: Sequence[str],
@@ -196,14 +186,10 @@ def check_sft_config(
     notes = check_model_settings(cfg, strict)
     dataset = check_dataset_class(cfg)
     echo(f"[{'preflight' if strict else 'dry run'}] SFT config {config_file} composed with {len(overrides)} overrides")
-    for line in summarise(cfg):
+    for line in summarise(cfg, SUMMARY_KEYS):
         echo(line)
     echo(f"  {'dataset class':<34} {dataset}")
-    for note in notes:
-        echo(f"  note: {note}")
-    if config_out:
-        write_resolved_yaml(cfg, config_out)
-        echo(f"[dry run] resolved config written to {config_out}")
+    echo_notes_and_write(cfg, notes, config_out, echo)
     return cfg
 
 
