@@ -8,7 +8,8 @@ the policy is the offline kit's tiny random-weight Qwen2.5-VL served by the CPU 
 whose answer texts are scripted (generation itself runs); the judge is ``ScriptableJudgeServer``,
 an OpenAI-compatible HTTP server on 127.0.0.1 that grades by a rule table.
 
-Each test reads the run's own outputs: the rollout and validation dumps, the reward figures,
+The happy path runs on two simulated GPU ranks (``smoke_run``); one rank trains in the outage
+and reuse runs. Each test reads the run's own outputs: the rollout and validation dumps, the reward figures,
 the TensorBoard events, the checkpoints, the CPU rollout's weight-sync log.
 """
 
@@ -48,10 +49,16 @@ def run_smoke(smoke_dir: Path, *args: str, **env: str) -> subprocess.CompletedPr
     return result
 
 
+RANKS = 2
+
+
 @pytest.fixture(scope="module")
-def one_rank(tmp_path_factory):
-    smoke_dir = tmp_path_factory.mktemp("smoke_one_rank")
-    return smoke_dir, run_smoke(smoke_dir)
+def smoke_run(tmp_path_factory):
+    """The happy path, on two simulated GPU ranks (FSDP2 sharded over gloo, one rollout replica
+    per rank): everything one rank does, and the sharding. One rank trains in the outage and
+    reuse runs below, and ``recipes/smoke_cpu.sh``'s default is one rank."""
+    smoke_dir = tmp_path_factory.mktemp("smoke_run")
+    return smoke_dir, run_smoke(smoke_dir, SMOKE_GPUS=str(RANKS))
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -65,17 +72,17 @@ def _require_success(run) -> Path:
 
 
 # ---------------------------------------------------------------------------- happy path
-def test_smoke_recipe_trains_checks_itself_and_says_where_outputs_are(one_rank):
-    run_dir = _require_success(one_rank)
-    out = one_rank[1].stdout
+def test_smoke_recipe_trains_checks_itself_and_says_where_outputs_are(smoke_run):
+    run_dir = _require_success(smoke_run)
+    out = smoke_run[1].stdout
     assert "[smoke] ok: rewards match the offline rule" in out
     assert f"checkpoints     {run_dir}/global_step_*/actor" in out
-    assert "Training Progress" in one_rank[1].stderr + out  # verl's own loop ran
+    assert "Training Progress" in smoke_run[1].stderr + out  # verl's own loop ran
 
 
-def test_every_reward_is_the_offline_rule_and_parse_failures_score_minus_one(one_rank):
-    run_dir = _require_success(one_rank)
-    smoke_dir = one_rank[0]
+def test_every_reward_is_the_offline_rule_and_parse_failures_score_minus_one(smoke_run):
+    run_dir = _require_success(smoke_run)
+    smoke_dir = smoke_run[0]
     table, default = smoke.load_rules(smoke_dir / "judge_rules.json")
     rows = smoke.read_dump(run_dir / "rollouts")
     assert sorted({r["step"] for r in rows}) == [1, 2] and len(rows) == 2 * 4 * 4  # steps x prompts x n
@@ -88,11 +95,11 @@ def test_every_reward_is_the_offline_rule_and_parse_failures_score_minus_one(one
     assert len(categories - {None}) >= 3, categories  # wrong, abstain, generic, ... all reach the reward
 
 
-def test_grpo_advantages_follow_the_rewards_group_by_group(one_rank):
+def test_grpo_advantages_follow_the_rewards_group_by_group(smoke_run):
     """Zero for a group whose rewards are all equal; GRPO's (r - mean) / (std + eps) otherwise."""
     import statistics
 
-    run_dir = _require_success(one_rank)
+    run_dir = _require_success(smoke_run)
     groups = defaultdict(list)
     for row in smoke.read_dump(run_dir / "rollouts"):
         groups[smoke.group_key(row)].append(row)
@@ -112,53 +119,63 @@ def test_grpo_advantages_follow_the_rewards_group_by_group(one_rank):
 
 
 def _lora_tensors(actor_dir: Path) -> dict:
+    """Every rank's local shard of every tensor, keyed (rank, name)."""
     import torch
 
-    (shard,) = actor_dir.glob("model_world_size_1_rank_0.pt")
-    state = torch.load(shard, map_location="cpu", weights_only=False)
-    return {k: (v.to_local() if hasattr(v, "to_local") else v) for k, v in state.items()}
+    shards = sorted(actor_dir.glob(f"model_world_size_{RANKS}_rank_*.pt"))
+    assert [p.name for p in shards] == [f"model_world_size_{RANKS}_rank_{r}.pt" for r in range(RANKS)]
+    tensors = {}
+    for rank, shard in enumerate(shards):
+        state = torch.load(shard, map_location="cpu", weights_only=False)
+        tensors.update({(rank, k): (v.to_local() if hasattr(v, "to_local") else v) for k, v in state.items()})
+    return tensors
 
 
-def test_lora_weights_change_each_step_and_the_rollout_serves_them(one_rank):
+def test_lora_weights_change_each_step_and_the_rollout_serves_them(smoke_run):
     import torch
 
-    run_dir = _require_success(one_rank)
+    run_dir = _require_success(smoke_run)
     step1, step2 = _lora_tensors(run_dir / "global_step_1" / "actor"), _lora_tensors(run_dir / "global_step_2" / "actor")
-    lora = [k for k in step1 if "lora_" in k]
-    base = [k for k in step1 if "lora_" not in k]
+    lora = [k for k in step1 if "lora_" in k[1]]
+    base = [k for k in step1 if "lora_" not in k[1]]
     assert lora and base
     assert any(not torch.equal(step1[k], step2[k]) for k in lora), "the LoRA weights did not change from step 1 to 2"
     assert all(torch.equal(step1[k], step2[k]) for k in base), "base weights must stay frozen under LoRA"
 
     logs = run_dir / "cpu_backend"
-    sent = {e["global_steps"]: e["checksum"] for e in _read_jsonl(logs / "rollout_adapter_0.jsonl")}
-    server = _read_jsonl(logs / "rollout_server_0.jsonl")
-    loaded = {e["global_steps"]: e["checksum"] for e in server if e["event"] == "update_weights"}
-    assert sorted(sent) == [0, 1, 2] and loaded == sent  # the server holds exactly what the actor sent
-    assert len(set(sent.values())) == 3, "each sync must carry new weights"
-    served = [(e["global_steps"], e["checksum"]) for e in server if e["event"] == "generate"]
-    assert {step for step, _ in served} == {0, 1, 2}  # val, step 1, step 2 (+ final val)
-    assert all(checksum == sent[step] for step, checksum in served), "a request was served with stale weights"
+    sent_by_rank, served_steps = [], set()
+    for rank in range(RANKS):  # one replica per rank, each fed by its own rank's adapter
+        sent = {e["global_steps"]: e["checksum"] for e in _read_jsonl(logs / f"rollout_adapter_{rank}.jsonl")}
+        server = _read_jsonl(logs / f"rollout_server_{rank}.jsonl")
+        loaded = {e["global_steps"]: e["checksum"] for e in server if e["event"] == "update_weights"}
+        assert sorted(sent) == [0, 1, 2] and loaded == sent  # the server holds exactly what the actor sent
+        assert len(set(sent.values())) == 3, "each sync must carry new weights"
+        served = [(e["global_steps"], e["checksum"]) for e in server if e["event"] == "generate"]
+        served_steps |= {step for step, _ in served}
+        assert all(checksum == sent[step] for step, checksum in served), "a request was served with stale weights"
+        sent_by_rank.append(sent)
+    assert all(sent == sent_by_rank[0] for sent in sent_by_rank)  # every rank gathered the same full weights
+    assert served_steps == {0, 1, 2}  # validation, step 1, step 2 (and the last validation)
 
 
-def test_judge_saw_no_more_requests_than_distinct_pairs_that_need_it(one_rank):
-    run_dir = _require_success(one_rank)
-    stats = json.loads((one_rank[0] / "judge_stats.json").read_text())
+def test_judge_saw_no_more_requests_than_distinct_pairs_that_need_it(smoke_run):
+    run_dir = _require_success(smoke_run)
+    stats = json.loads((smoke_run[0] / "judge_stats.json").read_text())
     rows = smoke.read_dump(run_dir / "rollouts") + smoke.read_dump(run_dir / "validation")
     pairs = smoke.judge_pairs(rows)
     assert 0 < stats["stats"]["requests"] <= len(pairs)
     assert max(count for _, _, count in stats["pair_counts"]) == 1  # never the same pair twice
 
 
-def test_reward_figures_exist_for_every_step_and_validation_pass(one_rank):
-    run_dir = _require_success(one_rank)
+def test_reward_figures_exist_for_every_step_and_validation_pass(smoke_run):
+    run_dir = _require_success(smoke_run)
     figures = _read_jsonl(run_dir / "speciarl_reward_metrics.jsonl")
     assert [(r["role"], r["step"]) for r in figures] == [("val", 0), ("train", 1), ("train", 2), ("val", 2)]
     assert max(len(r) for r in figures) < 200  # flat, bounded records
     for record in figures:
         role = record["role"]
         assert record[f"speciarl/{role}/rollouts"] == (16 if role == "train" else 8)
-    console = one_rank[1].stdout + one_rank[1].stderr
+    console = smoke_run[1].stdout + smoke_run[1].stderr
     for step in (1, 2):
         assert re.search(rf"step:{step} - .*speciarl/train/hm:", console), f"step {step} figures not in verl's log line"
 
@@ -185,13 +202,13 @@ def _in_range(key: str, value: float) -> bool:
     return value >= 0.0
 
 
-def test_the_tracker_has_every_reward_figure_for_every_step_and_validation_pass(one_rank):
+def test_the_tracker_has_every_reward_figure_for_every_step_and_validation_pass(smoke_run):
     """Read verl's TensorBoard event files: the speciarl/* figures at the same steps as verl's own."""
     from verl_ext.core.metrics import GradeTally
     from verl_ext.eval.plots_training import read_tensorboard
     from verl_ext.reward.step_metrics import grade_from_code
 
-    run_dir = _require_success(one_rank)
+    run_dir = _require_success(smoke_run)
     series = read_tensorboard(run_dir / "tensorboard")
     for role, keys, steps in (("train", TRAIN_KEYS, [1, 2]), ("val", VAL_KEYS, [0, 2])):
         for key in keys:
@@ -206,8 +223,8 @@ def test_the_tracker_has_every_reward_figure_for_every_step_and_validation_pass(
         assert series["speciarl/train/correct"][step] == pytest.approx(tally.correctness, abs=1e-6)
 
 
-def test_the_training_curves_plot_is_drawn_from_the_runs_outputs(one_rank, tmp_path):
-    run_dir = _require_success(one_rank)
+def test_the_training_curves_plot_is_drawn_from_the_runs_outputs(smoke_run, tmp_path):
+    run_dir = _require_success(smoke_run)
     out = tmp_path / "curves.png"
     result = subprocess.run(
         [sys.executable, "-m", "verl_ext.eval.plots_training", str(run_dir), "--out", str(out)],
@@ -218,12 +235,12 @@ def test_the_training_curves_plot_is_drawn_from_the_runs_outputs(one_rank, tmp_p
     assert out.stat().st_size > 10_000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_checkpoint_merges_and_evaluates_the_users_whole_journey(one_rank, tmp_path):
+def test_checkpoint_merges_and_evaluates_the_users_whole_journey(smoke_run, tmp_path):
     """data -> train -> ``verl.model_merger`` -> ``python -m verl_ext.eval --backend hf`` -> metrics.json."""
     from verl_ext.testing.judge_server import ScriptableJudgeServer
     from verl_ext.testing.judge_server_cli import load_rules_file
 
-    run_dir = _require_success(one_rank)
+    run_dir = _require_success(smoke_run)
     merged = tmp_path / "merged"
     merge = subprocess.run(
         [sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
@@ -232,8 +249,8 @@ def test_checkpoint_merges_and_evaluates_the_users_whole_journey(one_rank, tmp_p
     )
     assert merge.returncode == 0, merge.stderr[-3000:]
     assert (merged / "lora_adapter" / "adapter_model.safetensors").is_file()
-    rules, default = load_rules_file(str(one_rank[0] / "judge_rules.json"))
-    (test_file,) = (one_rank[0] / "data" / "cub200").glob("test_sub*_seed42.parquet")
+    rules, default = load_rules_file(str(smoke_run[0] / "judge_rules.json"))
+    (test_file,) = (smoke_run[0] / "data" / "cub200").glob("test_sub*_seed42.parquet")
     with ScriptableJudgeServer(rules, default=default) as judge:
         evaluate = subprocess.run(
             [sys.executable, "-m", "verl_ext.eval", "--model", str(merged), "--backend", "hf", "--data", str(test_file),
@@ -246,24 +263,6 @@ def test_checkpoint_merges_and_evaluates_the_users_whole_journey(one_rank, tmp_p
     assert metrics["run"]["model"]["adapter_path"] == str(merged / "lora_adapter")  # the trained adapter is applied
     assert metrics["run"]["predict_stage"]["generated"] == 8
     assert "cub200" in metrics["datasets"]
-
-
-# ---------------------------------------------------------------------------- two ranks
-def test_two_simulated_ranks_train_with_fsdp2_sharding_and_one_rollout_per_rank(tmp_path):
-    smoke_dir = tmp_path
-    result = run_smoke(smoke_dir, SMOKE_GPUS="2")
-    run_dir = _require_success((smoke_dir, result))
-    assert "[smoke] ok: rewards match the offline rule" in result.stdout
-    shards = sorted(p.name for p in (run_dir / "global_step_2" / "actor").glob("model_world_size_*_rank_*.pt"))
-    assert shards == ["model_world_size_2_rank_0.pt", "model_world_size_2_rank_1.pt"]
-    for rank in (0, 1):
-        sent = {e["global_steps"]: e["checksum"] for e in _read_jsonl(run_dir / "cpu_backend" / f"rollout_adapter_{rank}.jsonl")}
-        server = _read_jsonl(run_dir / "cpu_backend" / f"rollout_server_{rank}.jsonl")
-        assert {e["global_steps"]: e["checksum"] for e in server if e["event"] == "update_weights"} == sent
-        assert len(set(sent.values())) == 3
-    first = _read_jsonl(run_dir / "cpu_backend" / "rollout_adapter_0.jsonl")
-    second = _read_jsonl(run_dir / "cpu_backend" / "rollout_adapter_1.jsonl")
-    assert [e["checksum"] for e in first] == [e["checksum"] for e in second]  # the gathered weights agree
 
 
 # ---------------------------------------------------------------------------- judge outage
