@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPES = REPO / "recipes"
+from recipe_runs import RECIPES, clean_env, compose_emitted, emit_arguments, lookup
 
-from verl_ext.recipes.dry_run import dry_run  # noqa: E402
-from verl_ext.recipes.errors import RecipeError  # noqa: E402
+from verl_ext.recipes.dry_run import dry_run
+from verl_ext.recipes.errors import RecipeError
 
 #: Settings every training recipe shares with the paper's main run unless it says otherwise.
 MAIN_RUN = {
@@ -134,41 +132,12 @@ TRAINING_RECIPES: list[tuple[str, dict[str, str], dict[str, Any]]] = [
 ]
 
 
-def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The caller's environment minus every recipe setting, so only the test decides them."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "VIRTUAL_ENV", "PYTHONPATH", "TMPDIR")}
-    env.update(HOME=str(tmp_path), PYTHON=sys.executable, DRY_RUN="1", HF_HUB_OFFLINE="1", **extra)
-    return env
-
-
-def emit_arguments(script: str, tmp_path: Path, *args: str, **env: str) -> list[str]:
-    """Run the recipe under bash and return the argument list it would hand to Python."""
-    emitted = tmp_path / f"{script}.args"
-    result = subprocess.run(
-        ["bash", str(RECIPES / script), *args],
-        env=_clean_env(tmp_path, DRY_RUN_EMIT=str(emitted), **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    return [a for a in emitted.read_text(encoding="utf-8").split("\0") if a]
-
-
-def _lookup(config: dict, dotted: str) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        assert isinstance(node, dict) and part in node, f"{dotted} missing from the resolved config"
-        node = node[part]
-    return node
+_clean_env = clean_env
+_lookup = lookup
 
 
 def compose_recipe(script: str, tmp_path: Path, *args: str, **env: str) -> dict:
-    arguments = emit_arguments(script, tmp_path, *args, **env)
-    out = tmp_path / f"{script}.yaml"
-    dry_run(arguments, config_out=str(out), echo=lambda _line: None)
-    return yaml.safe_load(out.read_text(encoding="utf-8"))
+    return compose_emitted(emit_arguments(script, tmp_path, *args, **env), tmp_path / f"{script}.yaml")
 
 
 @pytest.mark.parametrize(
