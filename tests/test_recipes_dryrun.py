@@ -215,10 +215,11 @@ def test_mistyped_override_fails_with_the_key_in_the_message(tmp_path):
     ("override", "fragment"),
     [
         ("+reward.speciarl.rulee=binary", "rulee"),
-        ("+reward.speciarl.rule=best_of_group", "reward.speciarl.rule"),
+        # keys the recipe's config holds take no `+` (see the next test)
+        ("reward.speciarl.rule=best_of_group", "reward.speciarl.rule"),
         ("+reward.speciarl.judge.timeout=5", "timeout"),
         ("+data.speciarl.prompt_varient=specific", "prompt_varient"),
-        ("+data.speciarl.prompt_variant=specfic", "specfic"),
+        ("data.speciarl.prompt_variant=specfic", "specfic"),
         ("reward.reward_manager.name=speciarll", "speciarll"),
         ("trainer.v1.trainer_mode=speciarll", "speciarll"),
         ("data.custom_cls.name=FineGrainedDataset", "FineGrainedDataset"),
@@ -229,12 +230,44 @@ def test_mistyped_override_fails_with_the_key_in_the_message(tmp_path):
 )
 def test_mistyped_free_form_setting_fails_at_dry_run(override, fragment, tmp_path):
     """Keys Hydra cannot check (``+`` keys, class names, DAPO metric) are checked by us."""
-    arguments = emit_arguments("speciarl_qwen25vl7b.sh", tmp_path, override)
+    # The GPU split follows the config's rollout TP; with GPUS_PER_NODE the recipe takes the
+    # count as given and the dry run checks it against the TP.
+    env = {"GPUS_PER_NODE": "4"} if "tensor_model_parallel_size" in override else {}
+    arguments = emit_arguments("speciarl_qwen25vl7b.sh", tmp_path, override, **env)
     if override.startswith("algorithm.filter_groups"):
         arguments.append("algorithm.filter_groups.metric=scor")
         fragment = "scor"
     with pytest.raises(RecipeError, match=fragment.replace(".", r"\.").replace("+", r"\+")):
         dry_run(arguments, echo=lambda _line: None)
+
+
+def _run_recipe(script: str, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(RECIPES / script), *args],
+        env=_clean_env(tmp_path, DRY_RUN_EMIT=str(tmp_path / "x"), **env),
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+
+
+def test_a_plus_on_a_key_the_recipe_config_holds_is_refused_with_the_fix(tmp_path):
+    """On verl's own config ``+reward.speciarl.rule=...`` adds the key; the recipes' config has it."""
+    result = _run_recipe("speciarl_qwen25vl7b.sh", tmp_path, "+reward.speciarl.rule=binary")
+    assert result.returncode == 2
+    assert "Either remove + prefix: 'reward.speciarl.rule=binary'" in result.stderr
+
+
+def test_arguments_decide_the_gpu_split_and_the_output_folder(tmp_path):
+    arguments = emit_arguments("speciarl_qwen25vl7b.sh", tmp_path, "actor_rollout_ref.rollout.n=15", "trainer.experiment_name=mine")
+    assert "trainer.n_gpus_per_node=6" in arguments  # 128 x 15 responses split evenly over 6 GPUs
+    config = compose_emitted(arguments, tmp_path / "resolved.yaml")
+    assert _lookup(config, "trainer.default_local_dir") == str(tmp_path / "checkpoints" / "speciarl" / "mine")
+    assert _lookup(config, "reward.speciarl.metrics_path").startswith(str(tmp_path / "checkpoints" / "speciarl" / "mine"))
+
+
+def test_a_rollout_tp_no_gpu_split_fits_fails_before_any_gpu_naming_the_key(tmp_path):
+    result = _run_recipe("speciarl_qwen25vl7b.sh", tmp_path, "actor_rollout_ref.rollout.tensor_model_parallel_size=3")
+    assert result.returncode == 2
+    assert "actor_rollout_ref.rollout.tensor_model_parallel_size=3" in result.stderr
 
 
 def test_environment_overrides_recipe_defaults_and_arguments_override_both(tmp_path):

@@ -47,6 +47,7 @@ EVERY_VARIABLE = {
     "ON_BAD_IMAGE": "skip",
     "MAX_PROMPT_LENGTH": "1024",
     "MAX_RESPONSE_LENGTH": "1536",
+    "ADV_ESTIMATOR": "grpo",  # GRPO needs no critic; any other estimator changes far more than one key
     "NORM_ADV_BY_STD": "False",
     "LR": "1e-5",
     "TRAIN_BATCH_SIZE": "128",
@@ -56,6 +57,7 @@ EVERY_VARIABLE = {
     "LOG_PROB_MICRO_BATCH_SIZE_PER_GPU": "8",
     "USE_DYNAMIC_BSZ": "True",
     "PPO_MAX_TOKEN_LEN_PER_GPU": "8192",
+    "USE_KL_LOSS": "yes",
     "KL_LOSS_COEF": "0.02",
     "KL_LOSS_TYPE": "kl",
     "ENTROPY_COEFF": "0.001",
@@ -67,6 +69,7 @@ EVERY_VARIABLE = {
     "FILTER_GROUPS_METRIC": "correct",
     "FILTER_GROUPS_MAX_INFLIGHT": "2",
     "GEN_BATCH_SIZE": "256",
+    "ROLLOUT_ENGINE": "vllm",  # the only engine whose config checks run without it installed
     "ROLLOUT_TP": "1",
     "ROLLOUT_GPU_MEMORY_UTILIZATION": "0.5",
     "ROLLOUT_TEMPERATURE": "0.9",
