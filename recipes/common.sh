@@ -44,7 +44,7 @@ REPO_DIR="$(cd "${RECIPES_DIR}/.." && pwd)"
 
 # ---------------------------------------------------------------- judge (reward.speciarl.judge.urls)
 : "${SPECIARL_JUDGE_URLS:=}"        # comma-separated base URLs (http://host:8000/v1); empty = start a local judge
-: "${SPECIARL_JUDGE_MODEL:=}"       # empty: the config's reward.speciarl.judge.model (read back below)
+: "${SPECIARL_JUDGE_MODEL:=}"       # served model; empty: the config's reward.speciarl.judge.model
 : "${JUDGE_TP:=2}"                  # local judge: tensor parallel size (GPUs per replica)
 : "${JUDGE_PORT:=8000}"             # local judge: first port
 : "${JUDGE_READY_TIMEOUT_S:=1800}"  # local judge: wait this long for start-up (weights download + load)
@@ -58,7 +58,8 @@ REPO_DIR="$(cd "${RECIPES_DIR}/.." && pwd)"
 : "${FORWARD_ENV:=}"                # space-separated env var NAMES to pass to every Ray worker
 
 # ---------------------------------------------------------------- read back from the composed config
-# by speciarl_read_config (as environment variables they set their Hydra keys instead, see above)
+# by speciarl_read_config, with TRAIN_FILES, VAL_FILES and SPECIARL_JUDGE_MODEL (set in the
+# environment, each of these sets its Hydra key instead, as the older variables do)
 : "${MODEL_PATH:=}"                 # actor_rollout_ref.model.path: the weights the preflight checks
 : "${ROLLOUT_TP:=}"                 # actor_rollout_ref.rollout.tensor_model_parallel_size  } the GPU
 : "${ROLLOUT_N:=}"                  # actor_rollout_ref.rollout.n                           } split

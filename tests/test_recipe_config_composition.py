@@ -70,3 +70,15 @@ def test_a_quoted_value_reaches_the_config_unchanged(text):
     parser = OverridesParser.create()
     assert parser.parse_override(f"key={hydra_quote(text)}").value() == text
     assert parser.parse_override(f"key={hydra_list([text, 'x'])}").value() == [text, "x"]
+
+
+def test_a_variant_of_your_own_builds_on_ours_from_its_own_folder(tmp_path):
+    """What docs/recipes.md tells users: ``--config-dir=FOLDER recipe=mine`` with FOLDER/recipe/mine.yaml."""
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "recipe" / "mine.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - dapo_qwen25vl7b\n  - _self_\ntrainer:\n  experiment_name: mine\n",
+        encoding="utf-8",
+    )
+    config = compose_arguments(recipe_arguments(None) + [f"--config-dir={tmp_path}", "recipe=mine"] + DATA, verl_by_path=True)
+    assert config.trainer.experiment_name == "mine"
+    assert config.actor_rollout_ref.actor.clip_ratio_high == 0.28

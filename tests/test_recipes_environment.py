@@ -112,3 +112,9 @@ def test_a_variable_a_script_sets_without_exporting_still_applies(tmp_path):
 def test_the_environment_loses_to_the_recipes_arguments(tmp_path):
     arguments = emit_arguments("speciarl_qwen25vl7b.sh", Path(tmp_path), "reward.speciarl.rule=scala1", REWARD_RULE="binary")
     assert arguments.index("reward.speciarl.rule='binary'") < arguments.index("reward.speciarl.rule=scala1")
+
+
+def test_the_docs_list_every_variable_with_its_key():
+    rows = [line for line in (RECIPES.parent / "docs" / "recipes.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
+    missing = [a.name for a in ALIASES if not any(f"`{a.name}`" in row and f"`{a.key}`" in row for row in rows)]
+    assert not missing, f"docs/recipes.md lacks these variables' rows: {missing}"
