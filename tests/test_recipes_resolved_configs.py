@@ -1,11 +1,11 @@
 """Every recipe, and every environment variable it accepts, resolves to the saved verl config.
 
-``tests/fixtures/recipe_configs/`` holds the configs the recipes resolved to when their
-settings were a bash file (recipes/common.sh before it became Hydra YAML), written by the
-recipes' own dry run. The main run is saved whole; every other case as the keys in which it
-differs from the main run, so a reviewer sees what each variant changes. A changed value, an
-added or a lost key fails here until the fixture is rewritten on purpose, with its reason in
-the commit:
+``tests/fixtures/recipe_configs/`` holds the configs the recipes resolve to, written by the
+recipes' own dry run: first from the bash recipes (before their settings became Hydra YAML),
+since then changed only on purpose, each change with its reason in the commit that made it.
+The main run is saved whole; every other case as the keys in which it differs from the main
+run, so a reviewer sees what each variant changes. A changed value, an added or a lost key
+fails here until the fixture is rewritten:
 
     python tests/test_recipes_resolved_configs.py --update   # bash -> DRY_RUN_CONFIG, as users run it
 

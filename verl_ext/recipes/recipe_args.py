@@ -118,10 +118,10 @@ def build(
     aliases = alias_overrides(environ, compose_arguments(selection, verl_by_path=True))
     if aliases:
         log("from the environment: " + ", ".join(f"{name} -> {override.lstrip('+').split('=', 1)[0]}" for name, override in aliases))
-    head = selection + [override for _, override in aliases] + list(shell)
-    config = compose_arguments(head + list(arguments), verl_by_path=True)
     from omegaconf import OmegaConf
 
+    head = selection + [override for _, override in aliases] + list(shell)
+    config = compose_arguments(head + list(arguments), verl_by_path=True)
     output_dir = os.path.abspath(str(OmegaConf.select(config, OUTPUT_DIR_KEY)))
     head += machine_overrides(config, environ, dry_run=dry_run) + [f"{OUTPUT_DIR_KEY}={hydra_quote(output_dir)}"]
     return head, read_back(config, output_dir)
