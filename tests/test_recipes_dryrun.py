@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from recipe_runs import RECIPES, clean_env, compose_emitted, emit_arguments, lookup
+from recipe_runs import RECIPES, clean_env, compose_emitted, emit_arguments, lookup, resolved_recipe
 
 from verl_ext.recipes.dry_run import dry_run
 from verl_ext.recipes.errors import RecipeError
@@ -145,8 +145,8 @@ def compose_recipe(script: str, tmp_path: Path, *args: str, **env: str) -> dict:
     TRAINING_RECIPES,
     ids=[f"{s}{'-' + '-'.join(e.values()) if e else ''}" for s, e, _ in TRAINING_RECIPES],
 )
-def test_training_recipe_composes_into_the_expected_verl_config(script, env, expected, tmp_path):
-    config = compose_recipe(script, tmp_path, **env)
+def test_training_recipe_composes_into_the_expected_verl_config(script, env, expected, recipe_runs_root):
+    config = resolved_recipe(script, env, (), recipe_runs_root)
     for key, value in {**MAIN_RUN, **expected}.items():
         assert _lookup(config, key) == value, key
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from recipe_runs import RECIPES, clean_env, compose_emitted, emit_arguments
+from recipe_runs import RECIPES, clean_env, folders_of, normalise, placeholders, resolved_recipe
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "recipe_configs"
 BASE = "speciarl_qwen25vl7b"
@@ -153,38 +153,10 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: node}
 
 
-def normalise(node: Any, volatile: dict[str, str]) -> Any:
-    """Machine-specific text (folders, a free port) replaced by its placeholder, everywhere in the config."""
-    if isinstance(node, dict):
-        return {key: normalise(value, volatile) for key, value in node.items()}
-    if isinstance(node, list):
-        return [normalise(value, volatile) for value in node]
-    if isinstance(node, str):
-        for text, placeholder in volatile.items():
-            node = node.replace(text, placeholder)
-    return node
-
-
 def difference(base: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
     """What a case sets that the base does not (``set``) and the base keys it lacks (``removed``)."""
     changed = {key: value for key, value in case.items() if key not in base or base[key] != value}
     return {"set": changed, "removed": sorted(key for key in base if key not in case)}
-
-
-def folders_of(tmp_path: Path) -> tuple[Path, Path]:
-    home, work = tmp_path / "home", tmp_path / "work"
-    home.mkdir(parents=True, exist_ok=True)
-    work.mkdir(parents=True, exist_ok=True)
-    return home, work
-
-
-def placeholders(home: Path, work: Path) -> dict[str, str]:
-    """What a run's config holds that differs between machines and runs, and its placeholder."""
-    volatile = {str(work): "<PWD>", str(home): "<HOME>"}
-    scripted_judge = work / "smoke_cpu" / "judge.url"  # smoke_cpu.sh's own judge listens on a free port
-    if scripted_judge.is_file():
-        volatile = {scripted_judge.read_text(encoding="utf-8").strip(): "<SCRIPTED_JUDGE_URL>", **volatile}
-    return volatile
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -222,13 +194,6 @@ def _report(expected: dict[str, Any], actual: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------- tests
-def _resolved_by_emit(name: str, tmp_path: Path) -> dict[str, Any]:
-    script, env, args = CASES[name]
-    home, work = folders_of(tmp_path)
-    arguments = emit_arguments(script, home, *args, cwd=work, **env)
-    return normalise(compose_emitted(arguments, tmp_path / "resolved.yaml"), placeholders(home, work))
-
-
 @pytest.fixture(scope="module")
 def base_fixture() -> dict[str, Any]:
     return flatten(yaml.safe_load(_fixture_path(BASE).read_text(encoding="utf-8")))
@@ -244,8 +209,8 @@ def test_every_training_recipe_has_a_case():
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_recipe_resolves_to_the_saved_config(name, tmp_path, base_fixture):
-    actual = flatten(_resolved_by_emit(name, tmp_path))
+def test_recipe_resolves_to_the_saved_config(name, recipe_runs_root, base_fixture):
+    actual = flatten(resolved_recipe(*CASES[name], recipe_runs_root))
     expected = load_fixture(name, base_fixture)
     assert actual == expected, f"{name} no longer resolves to tests/fixtures/recipe_configs/{name}.yaml:\n" + _report(expected, actual)
 
