@@ -1,16 +1,23 @@
 # shellcheck shell=bash
 # Shared machinery of every SpeciaRL training recipe (sourced, never run directly).
 #
-# A recipe sets the defaults that differ (with `: "${NAME:=value}"`, so the user's environment
-# still wins), sources this file, and calls `speciarl_main "$@"`. Every setting below can be
-# changed through the environment; extra Hydra overrides given to the recipe pass through last.
+# A recipe's settings are its Hydra config: verl_ext/recipes/config/speciarl.yaml (the paper's
+# main run, over verl's ppo_trainer) and, for a variant, recipe/<RECIPE_VARIANT>.yaml. A recipe
+# script names its variant, sets the shell settings that differ (with `: "${NAME:=value}"`, so
+# the user's environment still wins), sources this file and calls `speciarl_main "$@"`; its
+# arguments are Hydra overrides, applied last. This file keeps what must be shell: the GPU
+# split, data preparation, the judge's lifecycle and the traps, set by the variables below.
+# The older variables that name a Hydra key (ROLLOUT_N, LR, ...) still work: each becomes its
+# key's override (verl_ext/recipes/environment.py; docs/recipes.md lists them).
 #
 # What speciarl_main does (see docs/recipes.md):
-#   1. finds the GPUs and splits them between training and a local judge;
-#   2. prepares the parquet files with data_prep/ if they are missing;
-#   3. checks the model weights, starts (or checks) the judge and waits until it answers;
-#   4. runs `python3 -m verl.trainer.main_ppo` with the overrides; stops the judge on exit.
-# DRY_RUN=1 skips 1-3 (no GPU, no judge, no data needed) and runs
+#   1. composes the config (python3 -m verl_ext.recipes.recipe_args) and reads back what the
+#      shell needs: model, rollout sizes, data files, judge model, output folder;
+#   2. finds the GPUs and splits them between training and a local judge;
+#   3. prepares the parquet files with data_prep/ if they are missing;
+#   4. checks the model weights, starts (or checks) the judge and waits until it answers;
+#   5. runs `python3 -m verl.trainer.main_ppo` with the arguments; stops the judge on exit.
+# DRY_RUN=1 skips 3-5 (no GPU, no judge, no data needed) and runs
 # `python3 -m verl_ext.recipes.dry_run` instead, which composes and validates the full config.
 
 RECIPES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,19 +29,9 @@ REPO_DIR="$(cd "${RECIPES_DIR}/.." && pwd)"
 : "${DRY_RUN_GPUS:=8}"              # with DRY_RUN=1: GPUs assumed on the node (no detection)
 : "${DRY_RUN_EMIT:=}"               # testing hook: write the final argument list (NUL-separated) here and stop
 : "${PYTHON:=python3}"              # interpreter with verl and verl_ext installed
+: "${RECIPE_VARIANT:=}"             # set by the recipe script: recipe/<name>.yaml (empty: the main run)
 
-# ---------------------------------------------------------------- model
-: "${MODEL_PATH:=Qwen/Qwen2.5-VL-7B-Instruct}"   # hub id or local folder
-: "${ATTN_IMPL:=auto}"              # auto | flash_attention_2 | sdpa | eager (auto: flash-attn if importable)
-: "${USE_REMOVE_PADDING:=auto}"     # auto: on with flash-attn, off otherwise
-: "${GRADIENT_CHECKPOINTING:=True}"
-: "${LORA_RANK:=64}"                # 0 = full fine-tuning
-: "${LORA_ALPHA:=32}"
-: "${LORA_TARGET_MODULES:=all-linear}"
-: "${LORA_EXCLUDE_MODULES:=.*visual.*}"  # regex (peft fullmatch): the whole vision tower incl. merger stays frozen
-: "${ACTOR_STRATEGY:=fsdp}"
-
-# ---------------------------------------------------------------- data
+# ---------------------------------------------------------------- data preparation (data.train_files, data.val_files)
 : "${DATA_DIR:=${HOME}/data/speciarl}"          # parquet output root: <DATA_DIR>/<source>/<split>.parquet
 : "${DATA_SOURCE:=cub200}"                       # training domain (data_prep script: cub200 -> cub.py)
 : "${DATA_ROOT:=${DATA_DIR}/raw/${DATA_SOURCE}}" # official archives / extracted layout for data_prep
@@ -44,81 +41,33 @@ REPO_DIR="$(cd "${RECIPES_DIR}/.." && pwd)"
 : "${VAL_SUBSET:=500}"              # images in the held-out validation subset (from the test split)
 : "${TRAIN_FILES:=${DATA_DIR}/${DATA_SOURCE}/train_sub${TRAIN_SUBSET}_seed${DATA_SEED}.parquet}"  # comma-separated
 : "${VAL_FILES:=${DATA_DIR}/${DATA_SOURCE}/test_sub${VAL_SUBSET}_seed${DATA_SEED}.parquet}"
-: "${PROMPT_VARIANT:=general}"      # general | specific | custom text | file://path
-: "${ON_BAD_IMAGE:=error}"          # error | skip (counted)
-: "${MAX_PROMPT_LENGTH:=2048}"
-: "${MAX_RESPONSE_LENGTH:=2048}"
 
-# ---------------------------------------------------------------- algorithm
-: "${ADV_ESTIMATOR:=grpo}"
-: "${NORM_ADV_BY_STD:=True}"        # False for Dr.GRPO
-: "${LR:=3e-5}"
-: "${TRAIN_BATCH_SIZE:=256}"        # prompts (images) per step
-: "${ROLLOUT_N:=10}"                # rollouts per image
-: "${PPO_MINI_BATCH_SIZE:=128}"     # prompts per optimiser update
-: "${PPO_MICRO_BATCH_SIZE_PER_GPU:=32}"
-: "${LOG_PROB_MICRO_BATCH_SIZE_PER_GPU:=32}"
-: "${USE_DYNAMIC_BSZ:=False}"
-: "${PPO_MAX_TOKEN_LEN_PER_GPU:=16384}"  # only with USE_DYNAMIC_BSZ=True
-: "${USE_KL_LOSS:=True}"
-: "${KL_LOSS_COEF:=0.01}"
-: "${KL_LOSS_TYPE:=low_var_kl}"
-: "${ENTROPY_COEFF:=0}"
-: "${LOSS_AGG_MODE:=token-mean}"
-: "${CLIP_RATIO_LOW:=0.2}"
-: "${CLIP_RATIO_HIGH:=0.2}"
-: "${CLIP_RATIO_C:=3.0}"
-: "${FILTER_GROUPS:=False}"         # DAPO dynamic sampling
-: "${FILTER_GROUPS_METRIC:=score}"  # 'reward' or a reward_extra_info key of the speciarl manager
-: "${FILTER_GROUPS_MAX_INFLIGHT:=3}"  # V1 bound on speculative generation, in train-batch units
-: "${GEN_BATCH_SIZE:=}"             # data.gen_batch_size (empty = verl default)
-
-# ---------------------------------------------------------------- rollout
-: "${ROLLOUT_ENGINE:=vllm}"
-: "${ROLLOUT_TP:=2}"
-: "${ROLLOUT_GPU_MEMORY_UTILIZATION:=0.6}"
-: "${ROLLOUT_TEMPERATURE:=1.0}"
-
-# ---------------------------------------------------------------- reward (reward.speciarl.*)
-: "${REWARD_RULE:=best_in_group}"   # best_in_group | binary | scala1 | scala2 | scala3
-: "${LABEL_NOISE:=0.0}"
-: "${REWARD_SEED:=0}"
-: "${GROUP_TIMEOUT_S:=600}"
-: "${REWARD_NUM_WORKERS:=8}"
-: "${OVERLONG_BUFFER:=False}"       # DAPO overlong penalty
-: "${OVERLONG_BUFFER_LEN:=512}"
-: "${OVERLONG_PENALTY_FACTOR:=1.0}"
-
-# ---------------------------------------------------------------- judge
+# ---------------------------------------------------------------- judge (reward.speciarl.judge.urls)
 : "${SPECIARL_JUDGE_URLS:=}"        # comma-separated base URLs (http://host:8000/v1); empty = start a local judge
-: "${SPECIARL_JUDGE_MODEL:=Qwen/Qwen3-30B-A3B-Instruct-2507-FP8}"
+: "${SPECIARL_JUDGE_MODEL:=}"       # served model; empty: the config's reward.speciarl.judge.model
 : "${JUDGE_TP:=2}"                  # local judge: tensor parallel size (GPUs per replica)
 : "${JUDGE_PORT:=8000}"             # local judge: first port
 : "${JUDGE_READY_TIMEOUT_S:=1800}"  # local judge: wait this long for start-up (weights download + load)
 : "${JUDGE_CHECK_TIMEOUT_S:=60}"    # remote judge: wait this long for it to answer
-: "${JUDGE_ON_FAILURE:=fail}"       # fail | degrade
-: "${JUDGE_CONSTRAINT:=}"           # choice | json_schema | text (empty = the client's default)
-: "${JUDGE_CACHE_PATH:=}"           # sqlite cache (empty = <OUTPUT_DIR>/judge_cache.sqlite; 'none' = off)
 
-# ---------------------------------------------------------------- trainer
-: "${PROJECT_NAME:=speciarl}"
-: "${EXPERIMENT_NAME:=qwen25vl7b_cub_speciarl}"
-: "${OUTPUT_DIR:=${PWD}/checkpoints/${PROJECT_NAME}/${EXPERIMENT_NAME}}"
-: "${LOGGERS:=console,tensorboard}"
-: "${TOTAL_EPOCHS:=15}"
-: "${TOTAL_TRAINING_STEPS:=}"       # empty = epochs decide
-: "${TEST_FREQ:=5}"
-: "${SAVE_FREQ:=1000}"              # verl also saves the last step
-: "${VAL_BEFORE_TRAIN:=True}"
-
-# ---------------------------------------------------------------- cluster
+# ---------------------------------------------------------------- cluster (trainer.nnodes, trainer.n_gpus_per_node)
 : "${NNODES:=1}"                    # >1 or RAY_ADDRESS set: use an existing Ray cluster (docs/recipes.md)
 : "${GPUS_PER_NODE:=}"              # training GPUs per node (empty on one node = auto split with the judge)
 : "${TRAIN_GPUS:=}"                 # one node: force this many training GPUs
 : "${RAY_ADDRESS:=}"
 : "${FORWARD_ENV:=}"                # space-separated env var NAMES to pass to every Ray worker
 
-OVERRIDES=()
+# ---------------------------------------------------------------- read back from the composed config
+# by speciarl_read_config, with TRAIN_FILES, VAL_FILES and SPECIARL_JUDGE_MODEL (set in the
+# environment, each of these sets its Hydra key instead, as the older variables do)
+: "${MODEL_PATH:=}"                 # actor_rollout_ref.model.path: the weights the preflight checks
+: "${ROLLOUT_TP:=}"                 # actor_rollout_ref.rollout.tensor_model_parallel_size  } the GPU
+: "${ROLLOUT_N:=}"                  # actor_rollout_ref.rollout.n                           } split
+: "${PPO_MINI_BATCH_SIZE:=}"        # actor_rollout_ref.actor.ppo_mini_batch_size           }
+: "${EXPERIMENT_NAME:=}"            # trainer.experiment_name
+: "${OUTPUT_DIR:=}"                 # trainer.default_local_dir (absolute): checkpoints, logs, judge log
+
+MAIN_PPO_ARGS=()                  # what speciarl_main hands to main_ppo (or the dry run)
 JUDGE_PID=""
 TRAIN_PID=""
 TRAIN_NUM_GPUS=""
@@ -128,29 +77,6 @@ JUDGE_DP=0
 
 speciarl_log() { printf '[speciarl] %s\n' "$*" >&2; }
 speciarl_die() { printf '[speciarl] error: %s\n' "$*" >&2; exit 2; }
-
-# Quote a value for Hydra's override grammar (single quotes; backslash and quote escaped).
-hq() {
-  local value="$1"
-  value="${value//\\/\\\\}"
-  value="${value//\'/\\\'}"
-  printf "'%s'" "${value}"
-}
-
-# Comma-separated string -> Hydra list of quoted strings.
-hydra_list() {
-  local item out="" sep=""
-  local -a items
-  IFS=',' read -r -a items <<< "$1"
-  for item in "${items[@]}"; do
-    item="${item#"${item%%[![:space:]]*}"}"
-    item="${item%"${item##*[![:space:]]}"}"
-    [[ -z "${item}" ]] && continue
-    out+="${sep}$(hq "${item}")"
-    sep=","
-  done
-  printf '[%s]' "${out}"
-}
 
 is_true() { [[ "${1,,}" == "1" || "${1,,}" == "true" || "${1,,}" == "yes" ]]; }
 
@@ -172,6 +98,7 @@ speciarl_visible_gpus() {
   printf '%s' "$(printf '%s' "${ids}" | tr -d ' ' | paste -sd, -)"
 }
 
+# Sets TRAIN_NUM_GPUS (and, on one node, TRAIN_DEVICES, JUDGE_DEVICES, JUDGE_DP).
 speciarl_plan_gpus() {
   local visible plan local_judge_flag=()
   if uses_existing_cluster; then
@@ -189,6 +116,8 @@ speciarl_plan_gpus() {
     visible="$(speciarl_visible_gpus)"
   fi
   [[ -n "${visible}" ]] || speciarl_die "no GPU visible (CUDA_VISIBLE_DEVICES is empty); training needs GPUs"
+  [[ -n "${ROLLOUT_TP}" && -n "${ROLLOUT_N}" && -n "${PPO_MINI_BATCH_SIZE}" ]] \
+    || speciarl_die "the GPU split needs ROLLOUT_TP, ROLLOUT_N and PPO_MINI_BATCH_SIZE (speciarl_read_config reads them from the config)"
   [[ -z "${SPECIARL_JUDGE_URLS}" ]] && local_judge_flag=(--local-judge)
   local train_flag=()
   [[ -n "${TRAIN_GPUS}" ]] && train_flag=(--train-gpus "${TRAIN_GPUS}")
@@ -258,162 +187,62 @@ speciarl_stop() {
   fi
 }
 
-# ------------------------------------------------------------------ overrides
-speciarl_resolve_attention() {
-  if [[ "${ATTN_IMPL}" == "auto" ]]; then
-    if is_true "${DRY_RUN}" || "${PYTHON}" -c "import flash_attn" > /dev/null 2>&1; then
-      ATTN_IMPL=flash_attention_2
-    else
-      speciarl_log "flash-attn is not importable: using attn_implementation=sdpa without remove-padding (slower, more memory)"
-      ATTN_IMPL=sdpa
-    fi
-  fi
-  if [[ "${USE_REMOVE_PADDING}" == "auto" ]]; then
-    if [[ "${ATTN_IMPL}" == "flash_attention_2" ]]; then USE_REMOVE_PADDING=True; else USE_REMOVE_PADDING=False; fi
-  fi
-}
-
-speciarl_build_overrides() {
-  local judge_urls="${SPECIARL_JUDGE_URLS:-http://127.0.0.1:${JUDGE_PORT}/v1}"
-  local cache_path="${JUDGE_CACHE_PATH:-${OUTPUT_DIR}/judge_cache.sqlite}"
-  OVERRIDES=(
-    # algorithm
-    "algorithm.adv_estimator=${ADV_ESTIMATOR}"
-    "algorithm.norm_adv_by_std_in_grpo=${NORM_ADV_BY_STD}"
-    "algorithm.use_kl_in_reward=False"
-    "algorithm.filter_groups.enable=${FILTER_GROUPS}"
-    # data: our dataset class over data_prep's parquet files
-    "data.train_files=$(hydra_list "${TRAIN_FILES}")"
-    "data.val_files=$(hydra_list "${VAL_FILES}")"
-    "data.image_key=images"
-    "data.train_batch_size=${TRAIN_BATCH_SIZE}"
-    "data.max_prompt_length=${MAX_PROMPT_LENGTH}"
-    "data.max_response_length=${MAX_RESPONSE_LENGTH}"
-    "data.filter_overlong_prompts=True"
-    "data.truncation=error"
-    "data.shuffle=True"
-    "data.custom_cls.path=pkg://verl_ext.data.dataset"
-    "data.custom_cls.name=FineGrainedImageDataset"
-    "+data.speciarl.prompt_variant=$(hq "${PROMPT_VARIANT}")"
-    "+data.speciarl.on_bad_image=${ON_BAD_IMAGE}"
-    # model: LoRA on every linear layer of the language model; the vision tower stays frozen
-    "actor_rollout_ref.model.path=$(hq "${MODEL_PATH}")"
-    "actor_rollout_ref.model.use_remove_padding=${USE_REMOVE_PADDING}"
-    "actor_rollout_ref.model.enable_gradient_checkpointing=${GRADIENT_CHECKPOINTING}"
-    "actor_rollout_ref.model.lora_rank=${LORA_RANK}"
-    "actor_rollout_ref.model.lora_alpha=${LORA_ALPHA}"
-    "actor_rollout_ref.model.target_modules=$(hq "${LORA_TARGET_MODULES}")"
-    "actor_rollout_ref.model.exclude_modules=$(hq "${LORA_EXCLUDE_MODULES}")"
-    "+actor_rollout_ref.model.override_config.attn_implementation=${ATTN_IMPL}"
-    # actor
-    "actor_rollout_ref.actor.strategy=${ACTOR_STRATEGY}"
-    "actor_rollout_ref.actor.optim.lr=${LR}"
-    "actor_rollout_ref.actor.ppo_mini_batch_size=${PPO_MINI_BATCH_SIZE}"
-    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=${PPO_MICRO_BATCH_SIZE_PER_GPU}"
-    "actor_rollout_ref.actor.use_dynamic_bsz=${USE_DYNAMIC_BSZ}"
-    "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=${PPO_MAX_TOKEN_LEN_PER_GPU}"
-    "actor_rollout_ref.actor.use_kl_loss=${USE_KL_LOSS}"
-    "actor_rollout_ref.actor.kl_loss_coef=${KL_LOSS_COEF}"
-    "actor_rollout_ref.actor.kl_loss_type=${KL_LOSS_TYPE}"
-    "actor_rollout_ref.actor.entropy_coeff=${ENTROPY_COEFF}"
-    "actor_rollout_ref.actor.loss_agg_mode=${LOSS_AGG_MODE}"
-    "actor_rollout_ref.actor.clip_ratio_low=${CLIP_RATIO_LOW}"
-    "actor_rollout_ref.actor.clip_ratio_high=${CLIP_RATIO_HIGH}"
-    "actor_rollout_ref.actor.clip_ratio_c=${CLIP_RATIO_C}"
-    "actor_rollout_ref.actor.fsdp_config.param_offload=False"
-    "actor_rollout_ref.actor.fsdp_config.optimizer_offload=False"
-    "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=${LOG_PROB_MICRO_BATCH_SIZE_PER_GPU}"
-    # rollout
-    "actor_rollout_ref.rollout.name=${ROLLOUT_ENGINE}"
-    "actor_rollout_ref.rollout.n=${ROLLOUT_N}"
-    "actor_rollout_ref.rollout.tensor_model_parallel_size=${ROLLOUT_TP}"
-    "actor_rollout_ref.rollout.gpu_memory_utilization=${ROLLOUT_GPU_MEMORY_UTILIZATION}"
-    "actor_rollout_ref.rollout.temperature=${ROLLOUT_TEMPERATURE}"
-    "actor_rollout_ref.rollout.top_p=1.0"
-    "actor_rollout_ref.rollout.top_k=-1"
-    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=${LOG_PROB_MICRO_BATCH_SIZE_PER_GPU}"
-    "actor_rollout_ref.rollout.val_kwargs.n=1"
-    "actor_rollout_ref.rollout.val_kwargs.do_sample=False"
-    "actor_rollout_ref.rollout.val_kwargs.temperature=0"
-    # reward: the speciarl reward manager and its judge (reward.* only; old keys are ignored in 0.9),
-    # found through the verl.plugins entry point as the README tells users to rely on
-    "reward.reward_manager.name=speciarl"
-    "reward.num_workers=${REWARD_NUM_WORKERS}"
-    "+reward.speciarl.rule=${REWARD_RULE}"
-    "+reward.speciarl.label_noise=${LABEL_NOISE}"
-    "+reward.speciarl.seed=${REWARD_SEED}"
-    "+reward.speciarl.group_timeout_s=${GROUP_TIMEOUT_S}"
-    "+reward.speciarl.metrics_path=${OUTPUT_DIR}/speciarl_reward_metrics.jsonl"
-    "+reward.speciarl.judge.urls=$(hydra_list "${judge_urls}")"
-    "+reward.speciarl.judge.model=$(hq "${SPECIARL_JUDGE_MODEL}")"
-    "+reward.speciarl.judge.on_failure=${JUDGE_ON_FAILURE}"
-    # trainer
-    "trainer.project_name=$(hq "${PROJECT_NAME}")"
-    "trainer.experiment_name=$(hq "${EXPERIMENT_NAME}")"
-    "trainer.default_local_dir=$(hq "${OUTPUT_DIR}")"
-    "trainer.logger=$(hydra_list "${LOGGERS}")"
-    "trainer.total_epochs=${TOTAL_EPOCHS}"
-    "trainer.test_freq=${TEST_FREQ}"
-    "trainer.save_freq=${SAVE_FREQ}"
-    "trainer.val_before_train=${VAL_BEFORE_TRAIN}"
-    "trainer.balance_batch=True"
-    # verl's sync trainer plus: no update on a batch the judge could not grade, and every
-    # step's reward figures in the tracker (verl_ext/trainer/speciarl.py)
-    "trainer.v1.trainer_mode=speciarl"
-    "trainer.nnodes=${NNODES}"
-    "trainer.n_gpus_per_node=${TRAIN_NUM_GPUS}"
+# ------------------------------------------------------------------ config
+# Compose the recipe's config once (verl_ext/recipes/recipe_args.py) and read back what the
+# shell needs (ROLLOUT_TP, TRAIN_FILES, OUTPUT_DIR, ...; its SHELL_VALUES). Fills MAIN_PPO_ARGS
+# with the arguments for main_ppo up to, not including, the recipe's own ("$@").
+speciarl_read_config() {
+  local name record
+  local -a names settings records
+  # Python reads the settings from its environment: export those a script set without exporting.
+  mapfile -t names < <("${PYTHON}" -m verl_ext.recipes.recipe_args names)
+  wait "$!" || speciarl_die "cannot run ${PYTHON} -m verl_ext.recipes.recipe_args (is this package installed?)"
+  for name in "${names[@]}"; do
+    if [[ -n "${!name:-}" ]]; then export "${name?}"; fi
+  done
+  settings=(
+    --list data.train_files "${TRAIN_FILES}" --list data.val_files "${VAL_FILES}"
+    --list +reward.speciarl.judge.urls "${SPECIARL_JUDGE_URLS:-http://127.0.0.1:${JUDGE_PORT}/v1}"
+    --value trainer.nnodes "${NNODES}"
   )
-  [[ "${cache_path}" != "none" ]] && OVERRIDES+=("+reward.speciarl.judge.cache_path=$(hq "${cache_path}")")
-  [[ -n "${JUDGE_CONSTRAINT}" ]] && OVERRIDES+=("+reward.speciarl.judge.constraint=${JUDGE_CONSTRAINT}")
-  [[ -n "${TOTAL_TRAINING_STEPS}" ]] && OVERRIDES+=("trainer.total_training_steps=${TOTAL_TRAINING_STEPS}")
-  [[ -n "${GEN_BATCH_SIZE}" ]] && OVERRIDES+=("data.gen_batch_size=${GEN_BATCH_SIZE}")
-  if is_true "${USE_DYNAMIC_BSZ}"; then
-    OVERRIDES+=(
-      "actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu=${PPO_MAX_TOKEN_LEN_PER_GPU}"
-      "actor_rollout_ref.ref.log_prob_max_token_len_per_gpu=${PPO_MAX_TOKEN_LEN_PER_GPU}"
-    )
-  fi
-  if is_true "${FILTER_GROUPS}"; then
-    OVERRIDES+=(
-      "algorithm.filter_groups.metric=${FILTER_GROUPS_METRIC}"
-      "algorithm.filter_groups.max_inflight_gen_batches=${FILTER_GROUPS_MAX_INFLIGHT}"
-    )
-  fi
-  if is_true "${OVERLONG_BUFFER}"; then
-    OVERRIDES+=(
-      "+reward.speciarl.overlong_buffer.enable=True"
-      "+reward.speciarl.overlong_buffer.len=${OVERLONG_BUFFER_LEN}"
-      "+reward.speciarl.overlong_buffer.penalty_factor=${OVERLONG_PENALTY_FACTOR}"
-    )
-  fi
-  local name
-  local -a forward
-  read -r -a forward <<< "${FORWARD_ENV}"
-  for name in "${forward[@]}"; do
+  [[ -n "${RECIPE_VARIANT}" ]] && settings+=(--variant "${RECIPE_VARIANT}")
+  is_true "${DRY_RUN}" && settings+=(--dry-run)
+  read -r -a names <<< "${FORWARD_ENV}"
+  for name in "${names[@]}"; do
     [[ "${name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || speciarl_die "FORWARD_ENV: '${name}' is not an environment variable name"
     [[ -n "${!name+x}" ]] || speciarl_die "FORWARD_ENV names ${name}, which is not set"
     if [[ "${name^^}" =~ KEY|TOKEN|SECRET|PASSWORD ]]; then
       speciarl_log "warning: ${name} goes into the Ray runtime_env, which verl prints; prefer exporting it before 'ray start' on every node"
     fi
-    OVERRIDES+=("+ray_kwargs.ray_init.runtime_env.env_vars.${name}=$(hq "${!name}")")
+    settings+=(--string "+ray_kwargs.ray_init.runtime_env.env_vars.${name}" "${!name}")
+  done
+  mapfile -d '' -t records < <("${PYTHON}" -m verl_ext.recipes.recipe_args build "${settings[@]}" -- "$@")
+  wait "$!" || exit 2
+  MAIN_PPO_ARGS=()
+  for record in "${records[@]}"; do
+    name="${record%%=*}"
+    if [[ "${name}" == ARG ]]; then
+      MAIN_PPO_ARGS+=("${record#*=}")
+    elif [[ "${name}" =~ ^[A-Z][A-Z0-9_]*$ ]]; then
+      printf -v "${name}" '%s' "${record#*=}"
+    fi
   done
 }
 
 # ------------------------------------------------------------------ main
 speciarl_main() {
   set -euo pipefail
+  speciarl_read_config "$@"
+  speciarl_plan_gpus
+  MAIN_PPO_ARGS+=("trainer.n_gpus_per_node=${TRAIN_NUM_GPUS}" "$@")
   if is_true "${DRY_RUN}"; then
-    speciarl_plan_gpus
-    speciarl_resolve_attention
-    speciarl_build_overrides
     if [[ -n "${DRY_RUN_EMIT}" ]]; then
-      printf '%s\0' "${OVERRIDES[@]}" "$@" > "${DRY_RUN_EMIT}"
+      printf '%s\0' "${MAIN_PPO_ARGS[@]}" > "${DRY_RUN_EMIT}"
       return 0
     fi
-    DRY_RUN_CONFIG="${DRY_RUN_CONFIG}" exec "${PYTHON}" -m verl_ext.recipes.dry_run "${OVERRIDES[@]}" "$@"
+    DRY_RUN_CONFIG="${DRY_RUN_CONFIG}" exec "${PYTHON}" -m verl_ext.recipes.dry_run "${MAIN_PPO_ARGS[@]}"
   fi
 
-  speciarl_plan_gpus
   trap speciarl_stop EXIT
   trap 'speciarl_stop; exit 130' INT
   trap 'speciarl_stop; exit 143' TERM
@@ -425,15 +254,13 @@ speciarl_main() {
   else
     speciarl_check_remote_judge
   fi
-  speciarl_resolve_attention
-  speciarl_build_overrides
   if ! uses_existing_cluster && [[ -z "${GPUS_PER_NODE}" ]]; then
     export CUDA_VISIBLE_DEVICES="${TRAIN_DEVICES}"
   fi
   mkdir -p "${OUTPUT_DIR}"
   export TENSORBOARD_DIR="${TENSORBOARD_DIR:-${OUTPUT_DIR}/tensorboard}"
   speciarl_log "training ${EXPERIMENT_NAME} on ${TRAIN_NUM_GPUS} GPU(s) x ${NNODES} node(s); checkpoints in ${OUTPUT_DIR}"
-  "${PYTHON}" -m verl.trainer.main_ppo "${OVERRIDES[@]}" "$@" &
+  "${PYTHON}" -m verl.trainer.main_ppo "${MAIN_PPO_ARGS[@]}" &
   TRAIN_PID=$!
   local status=0
   wait "${TRAIN_PID}" || status=$?

@@ -58,17 +58,14 @@ export SPECIARL_JUDGE_URLS
 export SPECIARL_JUDGE_MODEL="${SPECIARL_JUDGE_MODEL:-}"
 
 # ---------------------------------------------------------------- the recipe's settings, CPU-sized
+# The Hydra config verl_ext/recipes/config/recipe/smoke_cpu.yaml sizes the run for the kit's
+# model; the node's settings (data, output folder, simulated GPUs, judge) are set here.
+RECIPE_VARIANT=smoke_cpu
 OUTPUT_DIR="${SMOKE_DIR}/run"
 rm -rf "${OUTPUT_DIR}"
-export OUTPUT_DIR
-export MODEL_PATH="${PREPARED[KIT]}" ATTN_IMPL=sdpa USE_REMOVE_PADDING=False LORA_RANK=8 LORA_ALPHA=16
+export OUTPUT_DIR MODEL_PATH="${PREPARED[KIT]}" ATTN_IMPL=sdpa
 export DATA_DIR="${SMOKE_DIR}/data" DATA_ROOT="${PREPARED[DATA_ROOT]}" DATA_DOWNLOAD=0 TRAIN_SUBSET=16 VAL_SUBSET=8
-export MAX_PROMPT_LENGTH=512 MAX_RESPONSE_LENGTH=64
-export TRAIN_BATCH_SIZE=4 ROLLOUT_N=4 PPO_MINI_BATCH_SIZE=4 PPO_MICRO_BATCH_SIZE_PER_GPU=4 LOG_PROB_MICRO_BATCH_SIZE_PER_GPU=4
-export ROLLOUT_TP=1 GPUS_PER_NODE="${SMOKE_GPUS}" REWARD_NUM_WORKERS=2 GROUP_TIMEOUT_S=120
-export TOTAL_TRAINING_STEPS="${SMOKE_STEPS}" TEST_FREQ="${SMOKE_STEPS}" SAVE_FREQ=1 VAL_BEFORE_TRAIN=True
-export LOGGERS=console,tensorboard PROJECT_NAME=speciarl_smoke EXPERIMENT_NAME=smoke_cpu
-export JUDGE_CHECK_TIMEOUT_S=30
+export GPUS_PER_NODE="${SMOKE_GPUS}" JUDGE_CHECK_TIMEOUT_S=30
 
 # The CPU backend in every verl process (verl_ext/testing/cpu_backend), and its overrides.
 mapfile -t CPU_OVERRIDES < <("${PYTHON}" -m verl_ext.testing.cpu_backend overrides --gpus "${SMOKE_GPUS}" \
@@ -82,6 +79,7 @@ source "${RECIPES_DIR}/common.sh"
 set +e
 # verl's replay buffer looks for finished groups every 2 s; CPU steps take about that long.
 ( speciarl_main "${CPU_OVERRIDES[@]}" "+trainer.v1.speciarl.poll_interval_s=0.1" \
+    "trainer.total_training_steps=${SMOKE_STEPS}" "trainer.test_freq=${SMOKE_STEPS}" \
     "trainer.rollout_data_dir=${OUTPUT_DIR}/rollouts" "trainer.validation_data_dir=${OUTPUT_DIR}/validation" "$@" )
 status=$?
 set -e

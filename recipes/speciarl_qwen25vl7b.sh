@@ -6,10 +6,11 @@
 #   DRY_RUN=1 bash recipes/speciarl_qwen25vl7b.sh       # check the config on any machine
 #   SPECIARL_JUDGE_URLS=http://judge:8000/v1 bash recipes/speciarl_qwen25vl7b.sh trainer.total_epochs=1
 #
-# Every setting is an environment variable (see recipes/common.sh and docs/recipes.md);
-# extra Hydra overrides pass through to verl last.
+# Its settings are the Hydra config verl_ext/recipes/config/speciarl.yaml; arguments are Hydra
+# overrides, passed to verl last. The node's settings (GPUs, judge, data) are environment
+# variables (recipes/common.sh, docs/recipes.md).
 set -euo pipefail
-: "${EXPERIMENT_NAME:=qwen25vl7b_cub_speciarl}"
+RECIPE_VARIANT=""  # the main run itself: verl_ext/recipes/config/speciarl.yaml
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 speciarl_main "$@"

@@ -57,3 +57,9 @@ def clean_judge_env(monkeypatch):
 
     for name in (URLS_ENV, MODEL_ENV, DEFAULT_API_KEY_ENV):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def recipe_runs_root(tmp_path_factory):
+    """Where the recipe tests' shared recipe runs live (``tests/recipe_runs.py``)."""
+    return tmp_path_factory.mktemp("recipe_runs")

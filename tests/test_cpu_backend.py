@@ -154,11 +154,11 @@ def test_the_rollout_server_answers_every_call_verls_replicas_make():
 def _server(offline_kit, tmp_path, **script):
     from omegaconf import OmegaConf
 
-    from verl_ext.recipes.dry_run import compose_trainer_config
+    from verl_ext.recipes.compose import compose_arguments
     from verl_ext.testing.cpu_backend.rollout import HFRolloutServer
     from verl_ext.testing.cpu_backend.scripted import CUSTOM_KEY
 
-    config = compose_trainer_config([
+    config = compose_arguments([
         "actor_rollout_ref.rollout.name=vllm", f"actor_rollout_ref.model.path={offline_kit.path}",
         "data.max_prompt_length=256", "data.max_response_length=48",
     ])
@@ -247,10 +247,10 @@ def test_a_uniform_prompt_gives_every_sibling_the_same_answer():
 def test_the_cpu_overrides_compose_with_verls_config_and_pass_its_validation():
     from verl.utils.config import validate_config
 
-    from verl_ext.recipes.dry_run import compose_trainer_config
+    from verl_ext.recipes.compose import compose_arguments
     from verl_ext.testing.cpu_backend import cpu_overrides
 
-    config = compose_trainer_config(
+    config = compose_arguments(
         ["actor_rollout_ref.model.path=/x", "+actor_rollout_ref.model.override_config.attn_implementation=flash_attention_2",
          "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4", "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
          *cpu_overrides(gpus=2, answers_file="/a.json", log_dir="/logs")]

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPES = REPO / "recipes"
+from recipe_runs import RECIPES, clean_env, compose_emitted, emit_arguments, lookup, resolved_recipe
 
-from verl_ext.recipes.dry_run import dry_run  # noqa: E402
-from verl_ext.recipes.errors import RecipeError  # noqa: E402
+from verl_ext.recipes.dry_run import dry_run
+from verl_ext.recipes.errors import RecipeError
 
 #: Settings every training recipe shares with the paper's main run unless it says otherwise.
 MAIN_RUN = {
@@ -134,41 +132,12 @@ TRAINING_RECIPES: list[tuple[str, dict[str, str], dict[str, Any]]] = [
 ]
 
 
-def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The caller's environment minus every recipe setting, so only the test decides them."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "VIRTUAL_ENV", "PYTHONPATH", "TMPDIR")}
-    env.update(HOME=str(tmp_path), PYTHON=sys.executable, DRY_RUN="1", HF_HUB_OFFLINE="1", **extra)
-    return env
-
-
-def emit_arguments(script: str, tmp_path: Path, *args: str, **env: str) -> list[str]:
-    """Run the recipe under bash and return the argument list it would hand to Python."""
-    emitted = tmp_path / f"{script}.args"
-    result = subprocess.run(
-        ["bash", str(RECIPES / script), *args],
-        env=_clean_env(tmp_path, DRY_RUN_EMIT=str(emitted), **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    return [a for a in emitted.read_text(encoding="utf-8").split("\0") if a]
-
-
-def _lookup(config: dict, dotted: str) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        assert isinstance(node, dict) and part in node, f"{dotted} missing from the resolved config"
-        node = node[part]
-    return node
+_clean_env = clean_env
+_lookup = lookup
 
 
 def compose_recipe(script: str, tmp_path: Path, *args: str, **env: str) -> dict:
-    arguments = emit_arguments(script, tmp_path, *args, **env)
-    out = tmp_path / f"{script}.yaml"
-    dry_run(arguments, config_out=str(out), echo=lambda _line: None)
-    return yaml.safe_load(out.read_text(encoding="utf-8"))
+    return compose_emitted(emit_arguments(script, tmp_path, *args, **env), tmp_path / f"{script}.yaml")
 
 
 @pytest.mark.parametrize(
@@ -176,8 +145,8 @@ def compose_recipe(script: str, tmp_path: Path, *args: str, **env: str) -> dict:
     TRAINING_RECIPES,
     ids=[f"{s}{'-' + '-'.join(e.values()) if e else ''}" for s, e, _ in TRAINING_RECIPES],
 )
-def test_training_recipe_composes_into_the_expected_verl_config(script, env, expected, tmp_path):
-    config = compose_recipe(script, tmp_path, **env)
+def test_training_recipe_composes_into_the_expected_verl_config(script, env, expected, recipe_runs_root):
+    config = resolved_recipe(script, env, (), recipe_runs_root)
     for key, value in {**MAIN_RUN, **expected}.items():
         assert _lookup(config, key) == value, key
 
@@ -248,10 +217,11 @@ def test_mistyped_override_fails_with_the_key_in_the_message(tmp_path):
     ("override", "fragment"),
     [
         ("+reward.speciarl.rulee=binary", "rulee"),
-        ("+reward.speciarl.rule=best_of_group", "reward.speciarl.rule"),
+        # keys the recipe's config holds take no `+` (see the next test)
+        ("reward.speciarl.rule=best_of_group", "reward.speciarl.rule"),
         ("+reward.speciarl.judge.timeout=5", "timeout"),
         ("+data.speciarl.prompt_varient=specific", "prompt_varient"),
-        ("+data.speciarl.prompt_variant=specfic", "specfic"),
+        ("data.speciarl.prompt_variant=specfic", "specfic"),
         ("reward.reward_manager.name=speciarll", "speciarll"),
         ("trainer.v1.trainer_mode=speciarll", "speciarll"),
         ("data.custom_cls.name=FineGrainedDataset", "FineGrainedDataset"),
@@ -262,12 +232,44 @@ def test_mistyped_override_fails_with_the_key_in_the_message(tmp_path):
 )
 def test_mistyped_free_form_setting_fails_at_dry_run(override, fragment, tmp_path):
     """Keys Hydra cannot check (``+`` keys, class names, DAPO metric) are checked by us."""
-    arguments = emit_arguments("speciarl_qwen25vl7b.sh", tmp_path, override)
+    # The GPU split follows the config's rollout TP; with GPUS_PER_NODE the recipe takes the
+    # count as given and the dry run checks it against the TP.
+    env = {"GPUS_PER_NODE": "4"} if "tensor_model_parallel_size" in override else {}
+    arguments = emit_arguments("speciarl_qwen25vl7b.sh", tmp_path, override, **env)
     if override.startswith("algorithm.filter_groups"):
         arguments.append("algorithm.filter_groups.metric=scor")
         fragment = "scor"
     with pytest.raises(RecipeError, match=fragment.replace(".", r"\.").replace("+", r"\+")):
         dry_run(arguments, echo=lambda _line: None)
+
+
+def _run_recipe(script: str, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(RECIPES / script), *args],
+        env=_clean_env(tmp_path, DRY_RUN_EMIT=str(tmp_path / "x"), **env),
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+
+
+def test_a_plus_on_a_key_the_recipe_config_holds_is_refused_with_the_fix(tmp_path):
+    """On verl's own config ``+reward.speciarl.rule=...`` adds the key; the recipes' config has it."""
+    result = _run_recipe("speciarl_qwen25vl7b.sh", tmp_path, "+reward.speciarl.rule=binary")
+    assert result.returncode == 2
+    assert "Either remove + prefix: 'reward.speciarl.rule=binary'" in result.stderr
+
+
+def test_arguments_decide_the_gpu_split_and_the_output_folder(tmp_path):
+    arguments = emit_arguments("speciarl_qwen25vl7b.sh", tmp_path, "actor_rollout_ref.rollout.n=15", "trainer.experiment_name=mine")
+    assert "trainer.n_gpus_per_node=6" in arguments  # 128 x 15 responses split evenly over 6 GPUs
+    config = compose_emitted(arguments, tmp_path / "resolved.yaml")
+    assert _lookup(config, "trainer.default_local_dir") == str(tmp_path / "checkpoints" / "speciarl" / "mine")
+    assert _lookup(config, "reward.speciarl.metrics_path").startswith(str(tmp_path / "checkpoints" / "speciarl" / "mine"))
+
+
+def test_a_rollout_tp_no_gpu_split_fits_fails_before_any_gpu_naming_the_key(tmp_path):
+    result = _run_recipe("speciarl_qwen25vl7b.sh", tmp_path, "actor_rollout_ref.rollout.tensor_model_parallel_size=3")
+    assert result.returncode == 2
+    assert "actor_rollout_ref.rollout.tensor_model_parallel_size=3" in result.stderr
 
 
 def test_environment_overrides_recipe_defaults_and_arguments_override_both(tmp_path):

@@ -18,7 +18,7 @@ from verl_ext.core.categories import parse_category
 from verl_ext.core.grades import Grade
 from verl_ext.core.rules import best_in_group_rewards
 from verl_ext.reward.capacity import RAY_ASYNC_ACTOR_CAP
-from verl_ext.recipes.dry_run import compose_trainer_config
+from verl_ext.recipes.compose import compose_arguments
 from verl_ext.testing.dataproto import make_reward_dataproto
 
 PROMPTS, N, WORKERS = 256, 10, 4
@@ -48,7 +48,7 @@ def compose(kit_path, coordinator_name):
         "+reward.speciarl.group_timeout_s=60",
         f"+reward.speciarl.coordinator_name={coordinator_name}",
     ]
-    return compose_trainer_config(overrides)
+    return compose_arguments(overrides)
 
 
 def plan_groups(rng):

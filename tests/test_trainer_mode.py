@@ -7,11 +7,11 @@ import pytest
 
 def _bare_trainer(*overrides: str):
     """A ``SpeciaRLTrainer`` with only its config set (no Ray, no workers): enough for its own logic."""
-    from verl_ext.recipes.dry_run import compose_trainer_config
+    from verl_ext.recipes.compose import compose_arguments
     from verl_ext.trainer.speciarl import SpeciaRLTrainer
 
     trainer = SpeciaRLTrainer.__new__(SpeciaRLTrainer)
-    trainer.config = compose_trainer_config(
+    trainer.config = compose_arguments(
         ["actor_rollout_ref.rollout.name=vllm", "trainer.v1.trainer_mode=speciarl", *overrides]
     )
     trainer.trainer_mode = trainer.config.trainer.v1.trainer_mode  # what verl's __init__ does

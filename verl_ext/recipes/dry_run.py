@@ -1,17 +1,19 @@
 """Compose and validate a recipe's full verl config on any machine, without a GPU.
 
 A misspelt Hydra override otherwise fails only once a cluster job has started. The recipes
-call this module instead of ``verl.trainer.main_ppo`` when ``DRY_RUN=1``:
+call this module instead of ``verl.trainer.main_ppo`` when ``DRY_RUN=1``, with the same
+arguments:
 
-1. compose ``ppo_trainer`` from verl's installed config directory with the recipe's overrides
-   (Hydra rejects unknown keys that lack a ``+``);
+1. compose the config exactly as ``main_ppo`` would (``verl_ext.recipes.compose``: the
+   recipe's YAML over verl's ``ppo_trainer``; Hydra rejects unknown keys that lack a ``+``);
 2. run verl's own ``validate_config``, exactly as ``main_ppo`` does;
 3. run ours: the ``reward.speciarl`` settings, the judge settings, that the reward manager and
    the dataset class can be loaded, and the GPU arithmetic verl leaves to runtime;
 4. print the settings that define the experiment and, with ``DRY_RUN_CONFIG=FILE``, write the
    whole resolved config to FILE as YAML.
 
-CLI: ``python -m verl_ext.recipes.dry_run OVERRIDE [OVERRIDE ...]`` (exit 0 = valid, 2 = not).
+CLI: ``python -m verl_ext.recipes.dry_run [--config-path=... --config-name=...] OVERRIDE ...``
+(exit 0 = valid, 2 = not).
 """
 
 from __future__ import annotations
@@ -25,50 +27,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from verl_ext.recipes.compose import compose_arguments, first_line, parse_arguments
 from verl_ext.recipes.errors import RecipeError
 
-CONFIG_NAME = "ppo_trainer"
 CONFIG_OUT_ENV = "DRY_RUN_CONFIG"
 #: verl's fallback list of LoRA ranks vLLM accepts (used when vLLM itself is not installed).
 VLLM_MAX_LORA_RANK = 512
-
-
-def verl_config_dir() -> str:
-    """verl's ``trainer/config`` folder, found without importing verl (which takes seconds)."""
-    spec = importlib.util.find_spec("verl")
-    if spec is None or not spec.submodule_search_locations:
-        raise RecipeError("verl is not installed in this Python environment (pip install verl==0.9.1)")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "trainer" / "config"
-    if not (folder / f"{CONFIG_NAME}.yaml").is_file():
-        raise RecipeError(f"verl's config folder {folder} has no {CONFIG_NAME}.yaml; is verl 0.9 installed?")
-    return str(folder)
-
-
-def compose_trainer_config(
-    overrides: Sequence[str], *, config_dir: Optional[str] = None, config_name: str = CONFIG_NAME
-) -> Any:
-    """Compose a config with ``overrides`` exactly as a verl entry point's ``@hydra.main`` would.
-
-    By default verl's ``ppo_trainer`` (``main_ppo``); ``config_dir``/``config_name`` name another
-    primary config, as ``--config-path``/``--config-name`` do on a verl command line.
-    """
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        with initialize_config_dir(config_dir=config_dir or verl_config_dir(), version_base=None):
-            return compose(config_name=config_name, overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise RecipeError(f"Hydra rejected the recipe's overrides: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    cause = exc.__cause__
-    if cause is not None and str(cause).strip() and str(cause).strip() not in text:
-        text = f"{text} ({str(cause).strip()})"
-    return " ".join(text.split())
 
 
 def _select(cfg: Any, key: str, default: Any = None) -> Any:
@@ -100,7 +64,7 @@ def run_verl_validation(cfg: Any) -> list[str]:
     try:
         validate_config(config=checked, use_reference_policy=use_ref, use_critic=use_critic)
     except (AssertionError, ValueError, TypeError, KeyError) as exc:
-        raise RecipeError(f"verl's validate_config rejected the config: {_first_line(exc) or type(exc).__name__}") from exc
+        raise RecipeError(f"verl's validate_config rejected the config: {first_line(exc) or type(exc).__name__}") from exc
     return notes
 
 
@@ -315,6 +279,13 @@ def write_resolved_yaml(cfg: Any, path: str) -> None:
     target.write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
 
 
+def describe_selection(argv: Sequence[str]) -> str:
+    """Which config the arguments compose, in words."""
+    arguments = parse_arguments(argv)
+    where = arguments.config_path or "verl's own config folder"
+    return f"config {arguments.config_name} from {where} with {len(arguments.overrides)} overrides"
+
+
 def dry_run(
     overrides: Sequence[str],
     *,
@@ -322,16 +293,16 @@ def dry_run(
     echo: Callable[[str], None] = print,
 ) -> Any:
     """Compose, validate, summarise and optionally write the config; raises RecipeError if invalid."""
-    cfg = compose_trainer_config(overrides)
+    cfg = compose_arguments(overrides)
     notes = run_verl_validation(cfg)
     manager = check_reward_manager(cfg)
     dataset = check_dataset_class(cfg)
     trainer = check_trainer_mode(cfg)
     check_agent_loop_manager(cfg)
+    check_filter_groups(cfg, manager)  # a misspelt metric before the sizes it would change
     check_speciarl_settings(cfg, manager)
-    check_filter_groups(cfg, manager)
     notes += check_gpu_arithmetic(cfg)
-    echo(f"[dry run] verl config composed from {verl_config_dir()} with {len(overrides)} overrides")
+    echo(f"[dry run] {describe_selection(overrides)}")
     for line in summarise(cfg):
         echo(line)
     echo(f"  {'reward manager class':<34} {manager}")

@@ -37,6 +37,10 @@ class GpuPlan:
         return f"{len(self.train)} {','.join(self.train)} {judge} {self.judge_dp}"
 
 
+#: the config keys behind the split's inputs, for messages
+ROLLOUT_TP_KEY = "actor_rollout_ref.rollout.tensor_model_parallel_size"
+MINI_BATCH_KEYS = "actor_rollout_ref.actor.ppo_mini_batch_size x actor_rollout_ref.rollout.n"
+
 def _fits(count: int, rollout_tp: int, mini_batch_responses: int) -> bool:
     return count > 0 and count % rollout_tp == 0 and mini_batch_responses % count == 0
 
@@ -69,16 +73,16 @@ def plan_gpus(
             raise RecipeError(f"TRAIN_GPUS={train_gpus} but only {available} GPUs are free for training")
         if not _fits(train_gpus, rollout_tp, mini_batch_responses):
             raise RecipeError(
-                f"TRAIN_GPUS={train_gpus} must be a multiple of ROLLOUT_TP={rollout_tp} and divide "
-                f"PPO_MINI_BATCH_SIZE x ROLLOUT_N = {mini_batch_responses} responses"
+                f"TRAIN_GPUS={train_gpus} must be a multiple of {ROLLOUT_TP_KEY}={rollout_tp} and divide "
+                f"{MINI_BATCH_KEYS} = {mini_batch_responses} responses"
             )
         count = train_gpus
     else:
         fitting = [c for c in range(available, 0, -1) if _fits(c, rollout_tp, mini_batch_responses)]
         if not fitting:
             raise RecipeError(
-                f"no training GPU count <= {available} is a multiple of ROLLOUT_TP={rollout_tp} and divides "
-                f"{mini_batch_responses} responses per mini-batch; set TRAIN_GPUS or change the batch sizes"
+                f"no training GPU count <= {available} is a multiple of {ROLLOUT_TP_KEY}={rollout_tp} and divides "
+                f"{mini_batch_responses} responses per mini-batch ({MINI_BATCH_KEYS}); set TRAIN_GPUS or change them"
             )
         count = fitting[0]
     train = visible[:count]

@@ -36,7 +36,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from verl_ext.recipes.dry_run import _first_line, _select, compose_trainer_config, echo_notes_and_write, summarise
+from verl_ext.recipes.compose import compose_arguments, first_line
+from verl_ext.recipes.dry_run import _select, echo_notes_and_write, summarise
 from verl_ext.recipes.errors import RecipeError
 
 CONFIG_OUT_ENV = "DRY_RUN_CONFIG"
@@ -70,7 +71,7 @@ def compose_sft_config(config_file: str | Path, overrides: Sequence[str]) -> Any
     path = Path(config_file).resolve()
     if not path.is_file():
         raise RecipeError(f"SFT config {path} does not exist")
-    return compose_trainer_config(overrides, config_dir=str(path.parent), config_name=path.stem)
+    return compose_arguments([f"--config-path={path.parent}", f"--config-name={path.stem}", *overrides])
 
 
 def build_trainer_dataclasses(cfg: Any) -> None:
@@ -83,9 +84,9 @@ def build_trainer_dataclasses(cfg: Any) -> None:
             omega_conf_to_dataclass(cfg[section])
         except HydraException as exc:  # instantiation wraps the dataclass's own assert / ValueError
             cause = exc.__cause__ or exc
-            raise RecipeError(f"{section}: verl rejected the settings: {_first_line(cause) or type(cause).__name__}") from exc
+            raise RecipeError(f"{section}: verl rejected the settings: {first_line(cause) or type(cause).__name__}") from exc
         except (AssertionError, ValueError, TypeError, KeyError) as exc:
-            raise RecipeError(f"{section}: verl rejected the settings: {_first_line(exc) or type(exc).__name__}") from exc
+            raise RecipeError(f"{section}: verl rejected the settings: {first_line(exc) or type(exc).__name__}") from exc
     interval = list(_select(cfg, "trainer.profile_interval", [-1, -1]))
     if len(interval) != 2 or interval[1] < interval[0] or (interval[0] < 0 <= interval[1]):
         raise RecipeError(f"trainer.profile_interval={interval}: give [start, end] with end >= start, or [-1, -1]")
@@ -166,7 +167,7 @@ def check_dataset_class(cfg: Any) -> str:
     try:
         cls = load_extern_object(path, name)
     except (ImportError, AttributeError, OSError, ValueError) as exc:
-        raise RecipeError(f"data.custom_cls: cannot load {name!r} from {path}: {_first_line(exc)}") from exc
+        raise RecipeError(f"data.custom_cls: cannot load {name!r} from {path}: {first_line(exc)}") from exc
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
