@@ -193,7 +193,7 @@ async def test_scripted_answers_vary_across_siblings_and_keep_the_policy_format(
     from verl_ext.testing import synthetic_image
 
     labels = ["Laysan Albatross", "albatross", "bird", "None"]
-    server = _server(offline_kit, tmp_path, answers=labels, raw_share=0.0, uniform_share=0.0)
+    server = _server(offline_kit, tmp_path, answers=labels, raw_share=0.0, uniform_share=0.0)  # every prompt varied
     image = synthetic_image(2, size=(64, 48))
     prompt = _prompt(offline_kit, image)
     texts = []
@@ -235,13 +235,20 @@ def test_script_settings_reject_unknown_keys_and_bad_shares():
         ScriptSettings(raw_share=1.5)
 
 
-def test_a_uniform_prompt_gives_every_sibling_the_same_answer():
+def test_a_prompts_mode_decides_its_siblings_answers_whatever_replica_serves_them():
     from verl_ext.testing.cpu_backend.scripted import AnswerScript, ScriptSettings
 
-    script = AnswerScript(ScriptSettings(answers=("a", "b", "c", "d"), raw_share=0.0, uniform_share=1.0))
-    assert len({script.choose([1, 2, 3], []) for _ in range(8)}) == 1
-    varied = AnswerScript(ScriptSettings(answers=("a", "b", "c", "d"), raw_share=0.0, uniform_share=0.0))
-    assert len({varied.choose([1, 2, 3], []) for _ in range(8)}) > 1
+    answers = ("a", "b", "c", "d")
+    uniform = AnswerScript(ScriptSettings(answers=answers, raw_share=0.0, uniform_share=1.0))
+    assert len({uniform.choose([1, 2, 3], [], f"request-{i}") for i in range(8)}) == 1
+    raw = AnswerScript(ScriptSettings(answers=answers, raw_share=1.0, uniform_share=0.0))
+    assert {raw.choose([1, 2, 3], [], f"request-{i}") for i in range(8)} == {None}
+    varied = AnswerScript(ScriptSettings(answers=answers, raw_share=0.0, uniform_share=0.0))
+    assert len({varied.choose([1, 2, 3], [], f"request-{i}") for i in range(8)}) > 1
+    replicas = [AnswerScript(ScriptSettings(answers=answers, seed=4)) for _ in range(2)]
+    assert len({r.mode([7, 8], []) for r in replicas}) == 1  # no state: every replica agrees
+    with pytest.raises(ValueError, match="raw_share \\+ uniform_share must be <= 1"):
+        ScriptSettings(raw_share=0.6, uniform_share=0.6)
 
 
 def test_the_cpu_overrides_compose_with_verls_config_and_pass_its_validation():

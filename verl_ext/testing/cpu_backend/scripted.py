@@ -7,11 +7,12 @@ and the token path are exercised), and then, for most requests, replaces the tex
 drawn from a list the run is given (class names, a family name, "bird", "None", ...). What
 the reward sees is then a realistic mix of wrong, generic, specific and abstaining answers.
 
-The draw is seeded and depends on the prompt (token ids and image bytes) and on how many
-times that prompt was seen, so the siblings of a GRPO group get different answers; a share
-of prompts gets one answer for all its siblings, so that uniform groups (advantage 0) occur
-too. Tests read the rollout dump and check the reward of every rollout against the offline
-rule; they never need to predict the draw.
+Each prompt (its token ids and image bytes) is given a mode, seeded: a share of prompts gives
+all its siblings one label (a uniform group, advantage 0), a share keeps the model's own text
+for all of them (parse failures, -1), and the rest draw a label per request, so siblings
+differ. The mode depends on the prompt alone, so which images show which behaviour is the same
+on every run with the same data and seed, however requests are spread over replicas. Tests
+read the rollout dump and check the reward of every rollout against the offline rule.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -40,14 +40,14 @@ class ScriptSettings:
     """``actor_rollout_ref.rollout.custom.cpu_backend``: what the CPU rollout answers.
 
     ``answers``: labels to draw from (empty: keep every model output); ``raw_share``: share
-    of the scripted draws that keep the model's own text instead (a parse failure with random
-    weights); ``uniform_share``: share of prompts whose siblings all get the same answer;
+    of prompts whose rollouts keep the model's own text (a parse failure with random weights);
+    ``uniform_share``: share of prompts whose siblings all get the same answer;
     ``log_dir``: where the rollout servers and adapters write their JSONL logs (weight syncs
     with checksums, requests served).
     """
 
     answers: tuple[str, ...] = ()
-    raw_share: float = 0.1
+    raw_share: float = 0.2
     uniform_share: float = 0.25
     seed: int = 0
     log_dir: Optional[str] = None
@@ -57,6 +57,11 @@ class ScriptSettings:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"actor_rollout_ref.rollout.custom.{CUSTOM_KEY}.{name} must be in [0, 1], got {value}")
+        if self.raw_share + self.uniform_share > 1.0:
+            raise ValueError(
+                f"actor_rollout_ref.rollout.custom.{CUSTOM_KEY}: raw_share + uniform_share must be <= 1, "
+                f"got {self.raw_share} + {self.uniform_share}"
+            )
 
     @classmethod
     def from_rollout_config(cls, rollout_config: Any) -> "ScriptSettings":
@@ -81,7 +86,6 @@ class AnswerScript:
     """Chooses, per request, whether to keep the model's text or which scripted label to send."""
 
     settings: ScriptSettings
-    _seen: Counter = field(default_factory=Counter)
 
     @staticmethod
     def prompt_key(prompt_ids: Sequence[int], images: Sequence[Any]) -> str:
@@ -90,18 +94,24 @@ class AnswerScript:
             digest.update(image.tobytes() if hasattr(image, "tobytes") else repr(image).encode())
         return digest.hexdigest()[:16]
 
-    def choose(self, prompt_ids: Sequence[int], images: Sequence[Any]) -> Optional[str]:
+    def mode(self, prompt_ids: Sequence[int], images: Sequence[Any]) -> str:
+        """``uniform``, ``raw`` or ``varied``: what this prompt's rollouts get (seeded, per prompt)."""
+        draw = random.Random(f"{self.settings.seed}/{self.prompt_key(prompt_ids, images)}").random()
+        if draw < self.settings.uniform_share:
+            return "uniform"
+        if draw < self.settings.uniform_share + self.settings.raw_share:
+            return "raw"
+        return "varied"
+
+    def choose(self, prompt_ids: Sequence[int], images: Sequence[Any], request_id: str = "") -> Optional[str]:
         """The scripted label for this request, or ``None`` to keep the model's own text."""
         answers = self.settings.answers
         if not answers:
             return None
+        mode = self.mode(prompt_ids, images)
         key = self.prompt_key(prompt_ids, images)
-        visit = self._seen[key]
-        self._seen[key] += 1
-        prompt_rng = random.Random(f"{self.settings.seed}/{key}")
-        if prompt_rng.random() < self.settings.uniform_share:
-            return prompt_rng.choice(answers)  # the same for every sibling of this prompt
-        rng = random.Random(f"{self.settings.seed}/{key}/{visit}")
-        if rng.random() < self.settings.raw_share:
+        if mode == "raw":
             return None
-        return rng.choice(answers)
+        if mode == "uniform":
+            return random.Random(f"{self.settings.seed}/{key}/uniform").choice(answers)
+        return random.Random(f"{self.settings.seed}/{key}/{request_id}").choice(answers)
