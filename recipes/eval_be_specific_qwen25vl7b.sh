@@ -11,7 +11,7 @@ set -euo pipefail
 : "${EVAL_MODEL:=Qwen/Qwen2.5-VL-7B-Instruct}"
 : "${EVAL_PROMPT_VARIANT:=specific}"
 : "${EVAL_DATA_SOURCES:=cub200,flowers102,oxford_pets,food101,fgvc_aircraft,stanford_cars}"
-: "${EVAL_SPLIT:=test}"                  # <DATA_DIR>/<source>/<EVAL_SPLIT>.parquet (see docs/data_prep.md for CoOp splits)
+: "${EVAL_SPLIT:=test}"                  # <DATA_DIR>/<source>/<EVAL_SPLIT>.parquet (see docs/data.md for CoOp splits)
 : "${EVAL_TP:=1}"                        # GPUs for the policy's vLLM engine
 : "${EVAL_N:=1}"
 : "${EVAL_TEMPERATURE:=0}"
@@ -49,7 +49,7 @@ eval_main() {
   local file
   for file in "${EVAL_ARGS[@]}"; do
     if [[ "${file}" == *.parquet && ! -f "${file}" ]]; then
-      speciarl_die "evaluation file ${file} is missing; prepare it with data_prep/<dataset>.py --splits ${EVAL_SPLIT} (docs/data_prep.md)"
+      speciarl_die "evaluation file ${file} is missing; prepare it with data_prep/<dataset>.py --splits ${EVAL_SPLIT} (docs/data.md)"
     fi
   done
   trap speciarl_stop EXIT

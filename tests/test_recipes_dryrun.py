@@ -225,6 +225,8 @@ def test_mistyped_override_fails_with_the_key_in_the_message(tmp_path):
         ("reward.reward_manager.name=speciarll", "speciarll"),
         ("trainer.v1.trainer_mode=speciarll", "speciarll"),
         ("data.custom_cls.name=FineGrainedDataset", "FineGrainedDataset"),
+        ("data.custom_cls.path=pkg://verl_ext.data.no_such_module", "verl_ext.data.no_such_module"),
+        ("data.custom_cls.path=/nonexistent/dataset.py", "/nonexistent/dataset.py"),
         ("++actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_ext.reward.Guard", "verl_ext.reward.Guard"),
         ("algorithm.filter_groups.enable=True", "filter_groups.metric"),
         ("actor_rollout_ref.rollout.tensor_model_parallel_size=3", "tensor_model_parallel_size=3"),

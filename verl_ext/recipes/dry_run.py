@@ -69,21 +69,14 @@ def run_verl_validation(cfg: Any) -> list[str]:
 
 
 def _load_class(path: str, name: str, what: str) -> type:
-    module_name = path[len("pkg://"):] if path.startswith("pkg://") else None
-    if module_name is None:
-        if not Path(path).is_file():
-            raise RecipeError(f"{what}: module file {path} does not exist (prefer pkg://package.module)")
-        spec = importlib.util.spec_from_file_location("_recipe_custom_module", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    else:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise RecipeError(f"{what}: cannot import {module_name}: {exc}") from exc
-    if not hasattr(module, name):
-        raise RecipeError(f"{what}: {path} has no class {name!r}")
-    return getattr(module, name)
+    """Load ``name`` from ``path`` with verl's own loader (``pkg://`` or a file), as verl will at run time."""
+    from verl.utils.import_utils import load_extern_object
+
+    try:
+        return load_extern_object(path, name)
+    except (ImportError, FileNotFoundError, AttributeError, RuntimeError) as exc:
+        cause = exc.__cause__ or exc
+        raise RecipeError(f"{what}: cannot load {name!r} from {path}: {first_line(cause) or type(cause).__name__}") from exc
 
 
 def check_reward_manager(cfg: Any) -> str:
