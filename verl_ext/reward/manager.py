@@ -40,6 +40,7 @@ from verl_ext.judge.factory import build_judge
 from verl_ext.reward.capacity import check_worker_capacity
 from verl_ext.reward.config import SpeciaRLConfigError, SpeciaRLRewardConfig
 from verl_ext.reward.coordinator import CoordinatorFailure, LocalCoordinator, RayCoordinatorClient, get_ray_coordinator
+from verl_ext.reward.decoding import BatchDecoder
 from verl_ext.reward.extra_info import extra_info
 from verl_ext.reward.group_book import GroupView
 from verl_ext.reward.rollout import Rollout, read_rollout
@@ -75,6 +76,7 @@ class SpeciaRLRewardManager(RewardManagerBase):
         self._judge = judge
         self._judge_lock = asyncio.Lock()
         self._judge_metrics_at = 0.0
+        self._decoder = BatchDecoder(tokenizer)
         self._coordinator: Any = None
         self._use_ray = int(config.reward.get("num_workers", 1) or 1) > 1
         self._static_map = STATIC_REWARD_MAPS.get(self.settings.rule)
@@ -187,10 +189,7 @@ class SpeciaRLRewardManager(RewardManagerBase):
     async def run_single(self, data: Any) -> dict:
         self.scoring_loop = self.scoring_loop or asyncio.get_running_loop()
         rollout = read_rollout(data)
-        # Decoding is CPU work; verl's own managers keep it off the event loop too.
-        response = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self.tokenizer.decode(rollout.response_ids, skip_special_tokens=True)
-        )
+        response = await self._decoder.decode(rollout.response_ids)
         role, size = self._group_size(rollout)
         grade = await self._grade(rollout, response)
         reward, view = await self._rule_reward(rollout, grade, size)
