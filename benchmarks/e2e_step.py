@@ -14,7 +14,10 @@ server on 127.0.0.1 (a rule-table test double for a vLLM judge), run by this scr
   slow from step 3 on (switched when the rollout's log shows step 2's weight sync).
 
 Figures are verl's own ``timing_s/step`` and ``timing_s/gen`` from its console log line, as
-medians over the measured steps; ``judge_overhead_s`` = slow step time - instant step time.
+medians over the measured steps. ``judge_overhead_s`` is the median over steps of the paired
+difference (slow step k - instant step k): both trainings see the same prompts, the same
+scripted answers and the same rewards at step k, so pairing cancels what differs from step to
+step (response lengths, group shapes) and leaves the judge and the machine's noise.
 Goal: ``judge_overhead_s <= 2 x latency``. Sampling is timed with the trainer mode's replay
 poll at 20 ms (verl's 2 s poll would round every step's sampling up to 2 s steps). Ends with
 one ``RESULT`` line.
@@ -124,15 +127,23 @@ def main(argv: Optional[list[str]] = None) -> int:
                     stop.set()
             for name, steps in (("instant", [2]), ("slow", [3])):
                 results[name] = {k: median_of(timings, steps, f"timing_s/{k}") for k in ("step", "gen")}
+            overhead = results["slow"]["step"] - results["instant"]["step"]
         else:
             measured = list(range(2, args.steps + 1))
+            runs = {}
             for name, latency, capacity in (("instant", 0.0, None), ("slow", lat, args.slots)):
                 with ScriptableJudgeServer(rules, default=default, latency_s=latency, capacity=capacity) as judge:
-                    timings = step_timings(train(root / name, judge.url, args.steps))
-                results[name] = {k: median_of(timings, measured, f"timing_s/{k}") for k in ("step", "gen")}
+                    runs[name] = step_timings(train(root / name, judge.url, args.steps))
+                results[name] = {k: median_of(runs[name], measured, f"timing_s/{k}") for k in ("step", "gen")}
+            print(f"{'step':<6}{'instant s':>11}{'slow s':>9}{'slow - instant':>16}")
+            for step in measured:
+                a, b = runs["instant"][step]["timing_s/step"], runs["slow"][step]["timing_s/step"]
+                print(f"{step:<6}{a:>11.3f}{b:>9.3f}{b - a:>+16.3f}")
+            overhead = statistics.median(
+                runs["slow"][s]["timing_s/step"] - runs["instant"][s]["timing_s/step"] for s in measured
+            )
         wall = time.monotonic() - started
 
-    overhead = results["slow"]["step"] - results["instant"]["step"]
     print(f"{'judge':<22}{'step s':>9}{'gen s':>9}")
     for name, label in (("instant", "instant"), ("slow", f"{lat * 1000:g} ms, {args.slots} slots")):
         print(f"{label:<22}{results[name]['step']:>9.3f}{results[name]['gen']:>9.3f}")
