@@ -182,3 +182,74 @@ def test_interrupted_judge_stage_resumes_without_resending_finished_pairs(tmp_pa
                                         method="fixture", progress=False)
         assert server.stats["requests"] == requests_before and judged.sent == 0
         assert again["datasets"] == metrics["datasets"]
+
+
+class RaisingJudge(CrashAfterChunks):
+    """Delegates to a real judge, except that one chunk raises ``error`` (a transport loss or a bug)."""
+
+    def __init__(self, inner, error, at_chunk=1):
+        super().__init__(inner, chunks=0)
+        self.error, self.at_chunk, self.calls = error, at_chunk, 0
+
+    async def grade_many(self, pairs):
+        self.calls += 1
+        if self.calls == self.at_chunk + 1:
+            raise self.error
+        return await self.inner.grade_many(pairs)
+
+
+def _judge_with(error, fixture_run, tmp_path):
+    import asyncio
+
+    from verl_ext.eval.pipeline import judge_and_score_async
+    from verl_ext.judge.factory import build_judge
+
+    items, responses, rules = fixture_run
+    with ScriptableJudgeServer(rules).start_in_thread() as server:
+        settings = _judge_settings(server)
+
+        async def run():
+            judge = RaisingJudge(build_judge(settings), error)
+            try:
+                return await judge_and_score_async(items, responses, n=2, judge=judge, judge_settings=settings,
+                                                   out=tmp_path / "run", method="fixture", judge_chunk_size=3,
+                                                   progress=False)
+            finally:
+                await judge.aclose()
+
+        return asyncio.run(run())
+
+
+def test_a_chunk_lost_in_transport_is_counted_as_judge_errors_and_the_rest_is_judged(fixture_run, tmp_path):
+    import httpx
+
+    metrics, judged = _judge_with(httpx.ConnectError("connection reset"), fixture_run, tmp_path)
+    assert len(judged.errors) == 3 and all("ConnectError: connection reset" in e for e in judged.errors.values())
+    assert judged.verdicts and not metrics["complete"]
+
+
+def test_a_bug_in_the_judge_ends_the_stage_with_its_traceback(fixture_run, tmp_path):
+    """A TypeError is no judge verdict: recording it as per-pair judge errors would hide the bug."""
+    with pytest.raises(TypeError, match="a bug"):
+        _judge_with(TypeError("a bug, not a judge error"), fixture_run, tmp_path)
+
+
+def test_eval_cli_lets_a_programming_error_surface(monkeypatch, tmp_path):
+    from verl_ext.eval import cli, pipeline
+
+    def buggy(config):
+        raise ValueError("a bug, not a usage error")
+
+    monkeypatch.setattr(pipeline, "run_evaluation", buggy)
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main(["--model", str(tmp_path), "--data", str(tmp_path / "x.parquet"), "--out", str(tmp_path / "o"),
+                  "--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "m"])
+
+
+def test_eval_cli_names_a_bad_sampling_setting_and_exits_as_a_usage_error(tmp_path, capsys):
+    from verl_ext.eval import cli
+
+    code = cli.main(["--model", str(tmp_path), "--data", str(tmp_path / "x.parquet"), "--out", str(tmp_path / "o"),
+                     "--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "m", "--n", "4"])
+    assert code == cli.EXIT_USAGE
+    assert "sampling.n must be 1 with temperature 0, got 4" in capsys.readouterr().err

@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from verl_ext.core.prompts import PromptVariantError
 from verl_ext.eval.items import EvalDataError
 from verl_ext.eval.model_source import ModelSourceError
 from verl_ext.eval.sampling import SamplingSettings
 from verl_ext.judge.config import CONSTRAINTS, URLS_ENV, parse_setting_overrides
+from verl_ext.settings import SettingsError, load_settings
 
 EXIT_INCOMPLETE = 3
 EXIT_USAGE = 2
@@ -102,9 +104,9 @@ def discover_judge_model(settings: dict[str, Any]) -> Optional[str]:
     try:
         models = list_served_models(config.urls[0], api_key=config.api_key())
     except ModelListingError as error:
-        raise ValueError(f"could not ask for the judge model ({error}); pass --judge-model") from None
+        raise SettingsError(f"could not ask for the judge model ({error}); pass --judge-model") from None
     if not models:
-        raise ValueError(f"the judge at {config.describe_urls()} lists no models; pass --judge-model")
+        raise SettingsError(f"the judge at {config.describe_urls()} lists no models; pass --judge-model")
     return models[0]
 
 
@@ -125,6 +127,12 @@ def li_judge_settings(args: argparse.Namespace, judge: dict[str, Any]) -> dict[s
     return settings
 
 
+def sampling_from_args(args: argparse.Namespace) -> SamplingSettings:
+    """The decoding flags as settings; a bad value is a :class:`SettingsError` naming it."""
+    return load_settings(SamplingSettings, {"n": args.n, "temperature": args.temperature, "top_p": args.top_p,
+                                            "max_new_tokens": args.max_new_tokens, "seed": args.seed}, key="sampling")
+
+
 def config_from_args(args: argparse.Namespace):
     from verl_ext.core.prompts import resolve_prompt_text
     from verl_ext.data.prompt_file import read_prompt_file
@@ -135,11 +143,10 @@ def config_from_args(args: argparse.Namespace):
     metrics = parse_metrics(args.metrics)
     needs_judge = "judge" in metrics or ("li" in metrics and not args.li_judge_url)
     judge = judge_settings(args) if needs_judge else {}
-    open_world = OpenWorldSettings(prediction=args.owc_prediction, encoder=args.encoder,
-                                   spacy_model=args.spacy_model, batch_size=args.owc_batch_size)
-
-    sampling = SamplingSettings(n=args.n, temperature=args.temperature, top_p=args.top_p,
-                                max_new_tokens=args.max_new_tokens, seed=args.seed)
+    open_world = load_settings(OpenWorldSettings, {"prediction": args.owc_prediction, "encoder": args.encoder,
+                                                   "spacy_model": args.spacy_model, "batch_size": args.owc_batch_size},
+                               key="owc")
+    sampling = sampling_from_args(args)
     batch_size = args.batch_size or (1 if args.backend == "hf" else 256)
     options: dict[str, Any] = {}
     if args.backend == "vllm":
@@ -161,7 +168,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         outcome = run_evaluation(config_from_args(args))
-    except (EvalDataError, ModelSourceError, BackendUnavailableError, ValueError) as error:
+    # Only errors about the user's input are usage errors; a bug keeps its traceback.
+    except (EvalDataError, ModelSourceError, BackendUnavailableError, PromptVariantError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     _print_summary(outcome.metrics)

@@ -85,8 +85,13 @@ class EncoderCheck:
                 "verified": self.verified}
 
 
+def encoder_dtype_name(device: str) -> str:
+    """fp16 on a GPU, fp32 on a CPU, as the reference runs it; part of the SS/CS cache key."""
+    return "float16" if device.startswith("cuda") else "float32"
+
+
 class SentenceEncoder:
-    """Mean-pooled, L2-normalised MiniLM embeddings; ``texts_encoded`` counts the work done."""
+    """Mean-pooled, L2-normalised MiniLM embeddings."""
 
     def __init__(self, path: Optional[str | Path] = None, *, device: Optional[str] = None, batch_size: int = 256):
         import torch
@@ -96,16 +101,11 @@ class SentenceEncoder:
         if not (self.path / "config.json").is_file():
             raise EncoderError(f"--encoder {str(self.path)!r}: no config.json; expected a folder with {REFERENCE_MODEL}")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+        self.dtype = getattr(torch, encoder_dtype_name(self.device))
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
         self.model = AutoModel.from_pretrained(str(self.path), dtype=self.dtype).to(self.device).eval()
-        self.texts_encoded = 0
         self._torch = torch
-
-    @property
-    def dtype_name(self) -> str:
-        return str(self.dtype).replace("torch.", "")
 
     def _batch(self, texts: Sequence[str]) -> np.ndarray:
         torch = self._torch
@@ -123,7 +123,6 @@ class SentenceEncoder:
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
             out[rows] = self._batch([texts[i] for i in rows])
-        self.texts_encoded += len(texts)
         return out
 
     def check(self) -> EncoderCheck:

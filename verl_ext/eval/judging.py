@@ -17,16 +17,22 @@ constraint, thinking flag), and the source of the code that reads the replies.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
+import httpx
 from tqdm import tqdm
 
 from verl_ext.core.answer import extract_answer, normalise_label
 from verl_ext.eval.store import JsonlStore, code_fingerprint, content_key
 from verl_ext.judge.base import Judge, JudgeUnavailableError
 from verl_ext.judge.task import GRADING, JudgeTask
+
+#: What a judge that talks over the network may raise for a chunk: counted as judge errors of
+#: its pairs (a re-run retries them). Anything else is a bug and ends the stage with its traceback.
+TRANSPORT_ERRORS = (httpx.HTTPError, OSError, asyncio.TimeoutError)
 
 Pair = tuple[str, str]
 
@@ -163,7 +169,7 @@ async def run_judge_stage(
                 result.stopped_early = f"judge unavailable: {error}"
                 result.errors.update((p, result.stopped_early) for p in chunk)
                 continue
-            except Exception as error:  # one bad chunk must not end the evaluation
+            except TRANSPORT_ERRORS as error:  # one lost chunk must not end the evaluation; a bug must
                 result.errors.update((p, f"{type(error).__name__}: {error}") for p in chunk)
                 bar.update(len(chunk))
                 continue

@@ -23,17 +23,23 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Literal, Mapping, Optional, Sequence
 
+from pydantic import Field
 from tqdm import tqdm
 
 from verl_ext.core.open_world import (
-    OpenWorldTally, average_open_world, concept_candidates, concept_similarity, open_world_prediction,
+    OpenWorldTally,
+    average_open_world,
+    concept_candidates,
+    concept_similarity,
+    open_world_prediction,
     text_inclusion,
 )
 from verl_ext.eval.items import EvalItem
 from verl_ext.eval.judging import JudgeResult, judge_identity, judge_stage_key, pairs_to_judge, run_judge_stage
 from verl_ext.eval.store import JsonlStore, code_fingerprint, content_key, library_versions
+from verl_ext.settings import Settings, SettingsError
 
 Pair = tuple[str, str]
 PROTOCOL_TWO = ("ti", "li", "ss", "cs")
@@ -50,31 +56,23 @@ def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
         expanded = PROTOCOL_TWO if name == "owc" else (name,)
         for metric in expanded:
             if metric not in METRIC_NAMES:
-                raise ValueError(f"--metrics: unknown metric {name!r}; choose from {['owc', *METRIC_NAMES]}")
+                raise SettingsError(f"--metrics: unknown metric {name!r}; choose from {['owc', *METRIC_NAMES]}")
             if metric not in out:
                 out.append(metric)
     if not out:
-        raise ValueError("--metrics: name at least one of judge, owc, ti, li, ss, cs")
+        raise SettingsError("--metrics: name at least one of judge, owc, ti, li, ss, cs")
     return tuple(m for m in METRIC_NAMES if m in out)
 
 
-@dataclass(frozen=True)
-class OpenWorldSettings:
+class OpenWorldSettings(Settings):
     """How protocol 2 runs; the LI judge's own settings are passed beside it."""
 
-    prediction: str = "answer"
+    prediction: Literal["answer", "response"] = "answer"
     encoder: Optional[str] = None
     spacy_model: Optional[str] = None
     device: Optional[str] = None
-    batch_size: int = 256
-    chunk_size: int = 4096
-
-    def __post_init__(self) -> None:
-        if self.prediction not in ("answer", "response"):
-            raise ValueError(f"owc prediction must be 'answer' or 'response', got {self.prediction!r}")
-        for name in ("batch_size", "chunk_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"owc {name} must be >= 1, got {getattr(self, name)}")
+    batch_size: int = Field(256, ge=1, strict=True)
+    chunk_size: int = Field(4096, ge=1, strict=True)
 
 
 def distinct_pairs(items: Sequence[EvalItem], responses: Mapping[str, Sequence[str]], source: str) -> list[Pair]:
@@ -133,16 +131,16 @@ def local_stage_identity(metrics: Sequence[str], settings: OpenWorldSettings, me
     identity: dict[str, Any] = {"metrics": asked}
     modules, distributions = ["verl_ext.core.open_world", "verl_ext.eval.open_world"], []
     if "ss" in asked or "cs" in asked:
-        from verl_ext.eval.embeddings import default_encoder_path
+        from verl_ext.eval.embeddings import default_encoder_path, encoder_dtype_name
         from verl_ext.eval.model_source import ModelSource, fingerprint
 
         path = Path(settings.encoder) if settings.encoder else default_encoder_path()
         if not path.is_dir():
-            raise ValueError(f"--encoder {str(path)!r}: not a directory")
+            raise SettingsError(f"--encoder {str(path)!r}: not a directory")
         device = _device(settings)
         identity["encoder"] = {"path": str(path), "fingerprint": fingerprint(ModelSource(path, layout="encoder"),
                                                                              memo_path),
-                               "dtype": "float16" if device.startswith("cuda") else "float32"}
+                               "dtype": encoder_dtype_name(device)}
         modules.append("verl_ext.eval.embeddings")
         distributions += ["torch", "transformers"]
     if "cs" in asked:
@@ -324,7 +322,7 @@ async def evaluate_open_world(
     li = None
     if "li" in metrics:
         if li_settings is None and li_judge is None:
-            raise ValueError("LI needs a judge: pass --li-judge-url (or --judge-url) or leave li out of --metrics")
+            raise SettingsError("LI needs a judge: pass --li-judge-url (or --judge-url) or leave li out of --metrics")
         li, facts["li_stage"] = await run_li_stage(pairs, li_settings or {}, out=out, judge=li_judge,
                                                    chunk_size=chunk_size, progress=progress)
     local = await local_job if local_job is not None else LocalResult(scores={})

@@ -38,6 +38,7 @@ from verl_ext.eval.run_outputs import write_json, write_run_outputs
 from verl_ext.eval.sampling import SamplingSettings
 from verl_ext.eval.scoring import OPEN_WORLD_DEFINITIONS, grade_response, score
 from verl_ext.judge.base import Judge
+from verl_ext.settings import SettingsError
 
 
 @dataclass
@@ -68,15 +69,15 @@ class EvalConfig:
         self.out = Path(self.out)
         self.metrics = parse_metrics(self.metrics)
         if not self.data:
-            raise ValueError("data: give at least one parquet file")
+            raise SettingsError("data: give at least one parquet file")
         if self.backend not in ("hf", "vllm"):
-            raise ValueError(f"backend must be 'hf' or 'vllm', got {self.backend!r}")
+            raise SettingsError(f"backend must be 'hf' or 'vllm', got {self.backend!r}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise SettingsError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.judge_chunk_size < 1:
-            raise ValueError(f"judge_chunk_size must be >= 1, got {self.judge_chunk_size}")
+            raise SettingsError(f"judge_chunk_size must be >= 1, got {self.judge_chunk_size}")
         if self.max_pixels is not None and self.max_pixels < 28 * 28:
-            raise ValueError(f"max_pixels must be >= 784, got {self.max_pixels}")
+            raise SettingsError(f"max_pixels must be >= 784, got {self.max_pixels}")
         self.prompt_text()  # a misspelt variant name fails here, before any data is read
 
     def prompt_text(self) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+
+from pydantic import Field, model_validator
+
+from verl_ext.settings import InvalidSetting, Settings
 
 
-@dataclass(frozen=True)
-class SamplingSettings:
+class SamplingSettings(Settings):
     """How many answers per image and how they are decoded.
 
     The paper's main protocol is greedy (``temperature=0``, ``n=1``) with up to 2,048 new
@@ -16,33 +18,27 @@ class SamplingSettings:
     own seed derived from it and the image's content hash.
     """
 
-    n: int = 1
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 2048
-    seed: int = 0
+    n: int = Field(1, ge=1, strict=True)
+    temperature: float = Field(0.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(2048, ge=1, strict=True)
+    seed: int = Field(0, strict=True)
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.n, int) or self.n < 1:
-            raise ValueError(f"n must be a positive integer, got {self.n!r}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature!r}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
-        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be a positive integer, got {self.max_new_tokens!r}")
+    @model_validator(mode="after")
+    def _no_identical_samples(self) -> "SamplingSettings":
         if self.n > 1 and self.temperature == 0:
-            raise ValueError(
-                f"n={self.n} with temperature 0 gives {self.n} identical greedy answers; "
-                "set temperature > 0 (the paper's Best-of-N uses 0.6)"
+            raise InvalidSetting(
+                "n", f"must be 1 with temperature 0, got {self.n}: greedy decoding gives {self.n} identical "
+                "answers; set temperature > 0 (the paper's Best-of-N uses 0.6)"
             )
+        return self
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return self.model_dump()
 
     def seed_for(self, image_sha256: str) -> int:
         """A per-image seed, so results do not depend on batch order or on resuming."""

@@ -22,9 +22,9 @@ def check_eval_arguments(argv: Sequence[str]) -> dict[str, Any]:
     """The parsed, validated evaluation settings as plain values."""
     from verl_ext.core.prompts import PromptVariantError, resolve_prompt_text
     from verl_ext.data.prompt_file import read_prompt_file
-    from verl_ext.eval.cli import build_parser
+    from verl_ext.eval.cli import build_parser, sampling_from_args
     from verl_ext.eval.open_world import parse_metrics
-    from verl_ext.eval.sampling import SamplingSettings
+    from verl_ext.settings import SettingsError
 
     parser = build_parser()
     try:
@@ -32,10 +32,9 @@ def check_eval_arguments(argv: Sequence[str]) -> dict[str, Any]:
     except SystemExit as exc:  # argparse already printed what is wrong
         raise RecipeError(f"python -m verl_ext.eval rejected the recipe's arguments (exit {exc.code})") from exc
     try:
-        SamplingSettings(n=args.n, temperature=args.temperature, top_p=args.top_p,
-                         max_new_tokens=args.max_new_tokens, seed=args.seed)
-    except ValueError as exc:
-        raise RecipeError(f"sampling settings: {exc}") from exc
+        sampling_from_args(args)
+    except SettingsError as exc:
+        raise RecipeError(str(exc)) from exc
     try:
         resolve_prompt_text(args.prompt_variant, read_file=read_prompt_file)
     except PromptVariantError as exc:
