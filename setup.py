@@ -75,7 +75,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
-    # Namespace discovery so that data-only folders (e.g. data_prep/class_names) ship too.
+    # Namespace discovery so that data-only folders (e.g. verl_ext/data_prep/class_names) ship too.
     packages=find_namespace_packages(include=["verl_ext", "verl_ext.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
     package_data={"verl_ext": ["**/*.json", "**/*.jsonl", "**/*.yaml", "**/*.txt", "**/*.jinja"]},

@@ -86,7 +86,7 @@ url="http://${JUDGE_HOST/0.0.0.0/127.0.0.1}:${JUDGE_PORT}"
 if (( JUDGE_WAIT_S > 0 )); then
   log "waiting up to ${JUDGE_WAIT_S} s for ${url}/health"
   waited=0
-  until "${PYTHON}" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "${url}/health" 2> /dev/null; do
+  until "${PYTHON}" -c 'import sys, httpx; httpx.get(sys.argv[1], timeout=5).raise_for_status()' "${url}/health" 2> /dev/null; do
     kill -0 "${server_pid}" 2> /dev/null || die "vLLM exited during start-up (see its messages above)"
     (( waited < JUDGE_WAIT_S )) || die "vLLM did not become healthy within ${JUDGE_WAIT_S} s"
     sleep 5

@@ -138,10 +138,11 @@ class SpeciaRLRewardManager(RewardManagerBase):
         category = verdict.category
         if self.settings.label_noise > 0:
             # Keyed on what is the same in every run of the same config (verl's uid is a fresh
-            # uuid4 per batch), so a noise ablation can be repeated exactly.
+            # uuid4 per batch), so a noise ablation can be repeated exactly; the ground truth
+            # keeps rows apart whose parquet has no extra_info.index.
             rng = random.Random(
                 f"{self.settings.seed}/{rollout.data_source}/{rollout.extra_info.get('index')}/"
-                f"{rollout.global_step}/{rollout.session_id}"
+                f"{rollout.ground_truth}/{rollout.global_step}/{rollout.session_id}"
             )
             category = perturb_category(category, self.settings.label_noise, rng)
         return Grade.judged(category)
