@@ -56,7 +56,10 @@ def test_semantic_similarity_on_hand_checkable_pairs(encoder):
     assert float(vectors[0] @ vectors[0]) == pytest.approx(1.0, abs=1e-5)  # SS(x, x) = 1
     assert float(vectors[1] @ vectors[2]) == pytest.approx(1.0, abs=1e-5)  # the uncased tokenizer drops accents
     assert 0.5 < float(vectors[0] @ vectors[3]) < 0.95  # a full sentence around the label: similar, not equal
-    assert -1.0 <= float(vectors[0] @ vectors[4]) <= 1.0 and abs(float(vectors[5] @ vectors[5]) - 1) < 1e-5
+    # Unrelated text, however exotic its characters, and the empty prediction are far from the label
+    # (measured: 0.11 and 0.17), and the empty one is still a unit vector, not NaN.
+    assert float(vectors[0] @ vectors[4]) < 0.3 and float(vectors[0] @ vectors[5]) < 0.3
+    assert abs(float(vectors[5] @ vectors[5]) - 1) < 1e-5
 
 
 def test_spacy_finds_the_concepts_the_spec_expects():
