@@ -220,11 +220,12 @@ def test_step_figures_match_hand_computed_values():
     tally = StepTally()
     windows = {
         "w0": {"judge/requests": 3, "judge/latency_p50_s": 0.1, "judge/latency_p95_s": 0.3,
-               "judge/memory_cache_size": 10, "judge/breakers_open": 0},
+               "judge/memory_cache_size": 10, "judge/breakers_open": 0, "judge/breaker_opens": 1, "judge/cache_hits": 2},
         "w0-later": {"judge/requests": 1, "judge/latency_p50_s": 0.5, "judge/latency_p95_s": 0.9,
-                     "judge/memory_cache_size": 14, "judge/breakers_open": 1},
+                     "judge/memory_cache_size": 14, "judge/breakers_open": 1, "judge/breaker_opens": 0,
+                     "judge/cache_hits": 5},
         "w1": {"judge/requests": 0, "judge/latency_p50_s": 0.0, "judge/latency_p95_s": 0.0,
-               "judge/memory_cache_size": 7, "judge/breakers_open": 0},
+               "judge/memory_cache_size": 7, "judge/breakers_open": 0, "judge/breaker_opens": 2, "judge/cache_hits": 0},
     }
     for record in (
         _rec(1, "cub200", "g1", S, 1.0, judge=windows["w0"]),
@@ -260,6 +261,7 @@ def test_step_figures_match_hand_computed_values():
     assert "speciarl/train/group/very_fine_grained/hm" not in f
     # judge: counters add up, p50 is request-weighted, p95 the largest, gauges are not summed
     assert f["speciarl/train/judge/requests"] == 4
+    assert f["speciarl/train/judge/breaker_opens"] == 3 and f["speciarl/train/judge/cache_hits"] == 7  # counters: 1+0+2, 2+5+0
     assert f["speciarl/train/judge/latency_p50_s"] == pytest.approx((0.1 * 3 + 0.5) / 4)
     assert f["speciarl/train/judge/latency_p95_s"] == 0.9
     assert f["speciarl/train/judge/memory_cache_size"] == 14  # w0's latest (14), not 10 + 14 + 7

@@ -55,3 +55,39 @@ def test_an_outage_seen_by_any_worker_stops_the_step_before_the_update(monkeypat
     monkeypatch.setattr(trainer_link, "outage_on_any", lambda handles: "judge at http://j:8000/v1 down" if handles else None)
     with pytest.raises(JudgeUnavailableError, match="before step 7 updates the policy.*judge at http://j:8000/v1 down"):
         trainer.on_sample_end()
+
+
+def test_verls_own_step_stops_at_the_guard_before_reward_advantage_or_update(monkeypatch):
+    """verl's real ``_step_once`` with stand-ins for the Ray workers (none run here): the guard
+    raises inside sampling, so nothing after it (balance, log-probs, advantage, update) is called.
+    Fails if a verl upgrade moves ``on_sample_end`` after any of them."""
+    from types import SimpleNamespace
+
+    from verl_ext.judge.base import JudgeUnavailableError
+    from verl_ext.reward import trainer_link
+
+    trainer = _bare_trainer()
+    trainer.global_steps = 1
+    trainer.get_reward_handles = lambda: ["worker-0"]
+    monkeypatch.setattr(trainer_link, "outage_on_any", lambda handles: "judge down")
+    sampled = []
+    trainer.replay_buffer = SimpleNamespace(
+        sample=lambda **kwargs: sampled.append(kwargs) or (SimpleNamespace(extra_info={}), {})
+    )
+    later = []
+    for stage in ("_compute_reward_colocate", "_balance_batch", "_compute_old_log_prob", "_compute_ref_log_prob",
+                  "_compute_values", "_compute_advantage", "_update_critic", "_update_actor"):
+        monkeypatch.setattr(trainer, stage, lambda batch, metrics, stage=stage: later.append(stage) or batch,
+                            raising=False)
+    with pytest.raises(JudgeUnavailableError, match="judge down"):
+        trainer._step_once(metrics={}, timing_raw={}, sample_batch_size=4)
+    assert len(sampled) == 1 and later == []
+
+    # The stand-ins are the ones verl calls: with the judge up, the same step reaches the update.
+    monkeypatch.setattr(trainer_link, "outage_on_any", lambda handles: None)
+    trainer.reward_loop_manager = SimpleNamespace(reward_loop_worker_handles=["worker-0"])
+    trainer.use_reference_policy = trainer.use_critic = False
+    trainer.checkpoint_manager = SimpleNamespace(sleep_replicas=lambda: None)
+    trainer.curr_step_profile = False
+    trainer._step_once(metrics={}, timing_raw={}, sample_batch_size=4)
+    assert later[-2:] == ["_compute_advantage", "_update_actor"]
