@@ -186,6 +186,8 @@ async def test_generation_is_real_images_included_and_never_emits_placeholder_to
     assert offline_kit.image_token_id in server.suppressed_ids
     greedy = [(await server.generate(prompt, {"temperature": 0}, f"g{i}", image_data=[image])).token_ids for i in range(2)]
     assert greedy[0] == greedy[1]  # temperature 0 is greedy
+    short = await server.generate(prompt, {"temperature": 0, "max_tokens": 5}, "m1", image_data=[image])
+    assert len(greedy[0]) > 5 and short.token_ids == greedy[0][:5]  # max_tokens cuts the same greedy answer short
 
 
 async def test_scripted_answers_vary_across_siblings_and_keep_the_policy_format(offline_kit, tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Optional, Sequence
@@ -141,7 +142,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         series, source = load_series(args.run_dir, args.source)
     except TrainingCurvesError as error:
-        print(f"plots_training: {error}")
+        print(f"plots_training: {error}", file=sys.stderr)
         return 2
     out = plot_training_curves(series, args.out or args.run_dir / "plots" / "training_curves.png", title=str(args.run_dir.resolve()))
     train_steps = sorted(series.get(f"{PREFIX}/train/hm", {}))
