@@ -110,7 +110,7 @@ class HFRolloutServer:
         # without an image). A trained model never does; keep every added token but EOS out.
         self.suppressed_ids = sorted(set(self.tokenizer.added_tokens_decoder) - {self.eos_token_id})
         self.settings = ScriptSettings.from_rollout_config(config)
-        self.script = AnswerScript(self.settings)
+        self.script = AnswerScript(self.settings, replica=replica_rank)
         self.log = JsonlLog(self.settings.log_dir, f"rollout_server_{replica_rank}")
         self.global_steps: Optional[int] = None
         self.checksum = weights_checksum(self.model.state_dict().items())
@@ -137,7 +137,7 @@ class HFRolloutServer:
         self._in_flight += 1
         self._drained.clear()
         try:
-            return await asyncio.to_thread(self._generate, list(prompt_ids), dict(sampling_params), image_data or [], request_id)
+            return await asyncio.to_thread(self._generate, list(prompt_ids), dict(sampling_params), image_data or [])
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
@@ -159,7 +159,7 @@ class HFRolloutServer:
             inputs["image_grid_thw"] = vision["image_grid_thw"]
         return inputs
 
-    def _generate(self, prompt_ids: list[int], sampling_params: dict[str, Any], images: list[Any], request_id: str) -> TokenOutput:
+    def _generate(self, prompt_ids: list[int], sampling_params: dict[str, Any], images: list[Any]) -> TokenOutput:
         max_new_tokens = self._max_new_tokens(sampling_params, len(prompt_ids))
         temperature = float(sampling_params.get("temperature", 1.0) or 0.0)
         top_k = int(sampling_params.get("top_k", -1) or -1)
@@ -178,7 +178,7 @@ class HFRolloutServer:
             checksum = self.checksum
             out = self.model.generate(**inputs, **kwargs, return_dict_in_generate=True, output_scores=want_logprobs)
             token_ids = out.sequences[0, len(prompt_ids):].tolist()
-            label = self.script.choose(prompt_ids, images, request_id)
+            label = self.script.choose(prompt_ids, images)
             if label is not None:
                 token_ids = self.tokenizer.encode(scripted_response(label), add_special_tokens=False)[: max_new_tokens - 1]
                 token_ids.append(self.eos_token_id)

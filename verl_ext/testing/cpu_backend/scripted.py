@@ -9,18 +9,22 @@ the reward sees is then a realistic mix of wrong, generic, specific and abstaini
 
 Each prompt (its token ids and image bytes) is given a mode, seeded: a share of prompts gives
 all its siblings one label (a uniform group, advantage 0), a share keeps the model's own text
-for all of them (parse failures, -1), and the rest draw a label per request, so siblings
-differ. The mode depends on the prompt alone, so which images show which behaviour is the same
-on every run with the same data and seed, however requests are spread over replicas. Tests
-read the rollout dump and check the reward of every rollout against the offline rule.
+for all of them (parse failures, -1), and the rest walk, per replica, through a seeded order
+of the labels, so siblings served by one replica get different labels (verl's request ids are
+random, so they cannot seed anything). The mode depends on the prompt alone, so which images
+show which behaviour is the same on every run with the same data and seed, however requests are
+spread over replicas; with one replica the labels repeat exactly too. Tests read the rollout
+dump and check the reward of every rollout against the offline rule.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import random
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -83,9 +87,15 @@ class ScriptSettings:
 
 @dataclass
 class AnswerScript:
-    """Chooses, per request, whether to keep the model's text or which scripted label to send."""
+    """Chooses, per request, whether to keep the model's text or which scripted label to send.
+
+    One per rollout replica (``replica`` is its rank): it counts the visits of each prompt, so
+    the labels of a prompt's varied siblings follow an order, not chance."""
 
     settings: ScriptSettings
+    replica: int = 0
+    _visits: collections.Counter = field(default_factory=collections.Counter, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # generate runs in threads
 
     @staticmethod
     def prompt_key(prompt_ids: Sequence[int], images: Sequence[Any]) -> str:
@@ -103,7 +113,7 @@ class AnswerScript:
             return "raw"
         return "varied"
 
-    def choose(self, prompt_ids: Sequence[int], images: Sequence[Any], request_id: str = "") -> Optional[str]:
+    def choose(self, prompt_ids: Sequence[int], images: Sequence[Any]) -> Optional[str]:
         """The scripted label for this request, or ``None`` to keep the model's own text."""
         answers = self.settings.answers
         if not answers:
@@ -114,4 +124,8 @@ class AnswerScript:
             return None
         if mode == "uniform":
             return random.Random(f"{self.settings.seed}/{key}/uniform").choice(answers)
-        return random.Random(f"{self.settings.seed}/{key}/{request_id}").choice(answers)
+        with self._lock:
+            visit = self._visits[key]
+            self._visits[key] += 1
+        order = random.Random(f"{self.settings.seed}/{key}/{self.replica}").sample(answers, len(answers))
+        return order[visit % len(order)]
