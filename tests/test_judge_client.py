@@ -10,6 +10,7 @@ import asyncio
 import logging
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -118,6 +119,37 @@ async def test_sqlite_cache_survives_a_client_restart(server, tmp_path):
     assert (await other_model.grade("dog", "samoyed")).category is Category.WRONG  # key holds the model
     await other_model.aclose()
     assert server.stats["requests"] == 3
+
+
+async def test_workers_sharing_a_cache_file_ask_the_judge_once_per_pair(server, tmp_path):
+    """Two clients (two reward workers: separate memory caches, one cache file) meet the same new
+    pairs at the same moment: one asks, the other waits for its stored verdict."""
+    path = str(tmp_path / "verdicts.sqlite")
+    server.latency_s = 0.2
+    pairs = [("dog", "samoyed"), ("lion", "panthera leo"), ("golden-winged warbler", "warbler")]
+    workers = [OpenAIJudgeClient(fast_config(server.url, cache_path=path)) for _ in range(2)]
+    results = await asyncio.gather(*(w.grade_many(pairs) for w in workers))
+    metrics = [w.pop_metrics() for w in workers]
+    for w in workers:
+        await w.aclose()
+    assert server.stats["requests"] == 3 and set(server.pair_counts.values()) == {1}
+    assert [v.category for v in results[0]] == [v.category for v in results[1]] == [
+        Category.MORE_SPECIFIC, Category.SPECIFIC, Category.LESS_SPECIFIC]
+    assert sum(m["judge/llm_verdicts"] for m in metrics) == 3 and sum(m["judge/cache_hits_disk"] for m in metrics) == 3
+
+
+async def test_a_claim_left_by_a_dead_worker_expires_after_timeout_s(server, tmp_path):
+    path = str(tmp_path / "verdicts.sqlite")
+    dead = OpenAIJudgeClient(fast_config(server.url, cache_path=path))
+    disk = await dead._disk_cache()
+    assert await disk.aclaim(("dog", "samoyed"), stale_after_s=60)  # claimed, never released
+    alive = OpenAIJudgeClient(fast_config(server.url, cache_path=path, timeout_s=0.5))
+    started = time.monotonic()
+    verdict = await alive.grade("dog", "samoyed")
+    assert verdict.category is Category.MORE_SPECIFIC and time.monotonic() - started >= 0.5
+    assert server.pair_counts[("dog", "samoyed")] == 1
+    await alive.aclose()
+    await dead.aclose()
 
 
 async def test_5xx_429_drops_and_hangs_are_retried(server):

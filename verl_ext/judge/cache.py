@@ -5,13 +5,16 @@ Only successful verdicts are stored; an error is never cached. The sqlite cache 
 never reuses old verdicts. It runs in WAL mode with a busy timeout, which lets several
 processes (e.g. Ray reward workers on one node) read and write the same file at once; all
 calls, opening included, go through one worker thread per cache so the event loop never
-blocks on the disk.
+blocks on the disk. The same file holds *claims*: a process about to ask the judge about a
+pair claims it first, and another process that meets the pair meanwhile waits for the stored
+verdict instead of asking again, so reward workers sharing the file send each pair once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -20,6 +23,8 @@ from typing import Any, Callable, Optional
 import cachetools
 
 from verl_ext.core.categories import try_parse_category
+
+logger = logging.getLogger(__name__)
 
 Pair = tuple[str, str]
 
@@ -43,6 +48,20 @@ CREATE TABLE IF NOT EXISTS verdicts (
     prediction TEXT NOT NULL,
     category TEXT NOT NULL,
     created REAL NOT NULL,
+    PRIMARY KEY (model, prompt_version, ground_truth, prediction)
+)
+"""
+
+#: Pairs one process is asking the judge about right now. Reward workers are separate
+#: processes with their own memory caches; without a claim, two of them that meet the same new
+#: pair at once would both send it. A claim older than ``stale_after_s`` (its owner died) is void.
+_CLAIMS = """
+CREATE TABLE IF NOT EXISTS claims (
+    model TEXT NOT NULL,
+    prompt_version TEXT NOT NULL,
+    ground_truth TEXT NOT NULL,
+    prediction TEXT NOT NULL,
+    claimed REAL NOT NULL,
     PRIMARY KEY (model, prompt_version, ground_truth, prediction)
 )
 """
@@ -93,6 +112,7 @@ class SqliteVerdictCache:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)
+        conn.execute(_CLAIMS)
         self._conn = conn
 
     def _get_sync(self, pair: Pair) -> Optional[Any]:
@@ -110,6 +130,20 @@ class SqliteVerdictCache:
             (self.namespace, self.prompt_key, pair[0], pair[1], self._encode(answer), time.time()),
         )
 
+    def _claim_sync(self, pair: Pair, stale_after_s: float) -> bool:
+        assert self._conn is not None
+        key = (self.namespace, self.prompt_key, pair[0], pair[1])
+        where = "model=? AND prompt_version=? AND ground_truth=? AND prediction=?"
+        self._conn.execute(f"DELETE FROM claims WHERE {where} AND claimed < ?", (*key, time.time() - stale_after_s))
+        return self._conn.execute("INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?, ?)", (*key, time.time())).rowcount == 1
+
+    def _release_sync(self, pair: Pair) -> None:
+        assert self._conn is not None
+        self._conn.execute(
+            "DELETE FROM claims WHERE model=? AND prompt_version=? AND ground_truth=? AND prediction=?",
+            (self.namespace, self.prompt_key, pair[0], pair[1]),
+        )
+
     def _close_sync(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -120,6 +154,33 @@ class SqliteVerdictCache:
 
     async def aput(self, pair: Pair, answer: Any) -> None:
         await self._run(self._put_sync, pair, answer)
+
+    async def aclaim(self, pair: Pair, stale_after_s: float) -> bool:
+        """True when this process may ask the judge about ``pair`` (no live claim by another)."""
+        return await self._run(self._claim_sync, pair, stale_after_s)
+
+    async def stored_or_claim(self, pair: Pair, stale_after_s: float, poll_s: float = 0.02) -> Optional[Any]:
+        """The stored verdict, waiting for it while another process (a reward worker sharing this
+        file) asks the judge about the same pair; ``None`` once this process holds the claim and
+        must ask, then :meth:`aput` and :meth:`arelease`. An owner that fails only releases.
+        A file that cannot be read counts as "ask": the cache only saves requests."""
+        try:
+            while True:
+                stored = await self.aget(pair)
+                if stored is not None:
+                    return stored
+                if await self.aclaim(pair, stale_after_s):
+                    return None
+                await asyncio.sleep(poll_s)
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning("judge cache claim on %s failed: %s", self.path, exc)
+            return None
+
+    async def arelease(self, pair: Pair) -> None:
+        try:
+            await self._run(self._release_sync, pair)
+        except (sqlite3.Error, OSError) as exc:  # the claim expires after stale_after_s
+            logger.warning("judge cache release on %s failed: %s", self.path, exc)
 
     async def aclose(self) -> None:
         try:

@@ -222,22 +222,27 @@ class OpenAIJudgeClient:
         return self._disk
 
     async def _judge_uncached(self, pair: Pair) -> _Outcome:
-        if self.config.cache_path is not None:
-            disk = await self._disk_cache()
-            if disk is not None:
-                stored = await disk.aget(pair)
-                if stored is not None:
-                    self._memory.put(pair, stored)
-                    self._metrics.add("cache_hits")
-                    self._metrics.add("cache_hits_disk")
-                    return _Outcome(stored, source="cache")
-        outcome = await self._ask_llm(pair)
-        if outcome.ok:
-            self._metrics.add("llm_verdicts")
-            self._memory.put(pair, outcome.answer)
-            if self.config.cache_path is not None:
-                await self._store(pair, outcome.answer)
-        return outcome
+        disk = await self._disk_cache() if self.config.cache_path is not None else None
+        claimed = False
+        if disk is not None:
+            stored = await disk.stored_or_claim(pair, stale_after_s=self.config.timeout_s)
+            if stored is not None:
+                self._memory.put(pair, stored)
+                self._metrics.add("cache_hits")
+                self._metrics.add("cache_hits_disk")
+                return _Outcome(stored, source="cache")
+            claimed = True
+        try:
+            outcome = await self._ask_llm(pair)
+            if outcome.ok:
+                self._metrics.add("llm_verdicts")
+                self._memory.put(pair, outcome.answer)
+                if disk is not None:
+                    await self._store(pair, outcome.answer)
+            return outcome
+        finally:
+            if claimed:
+                await disk.arelease(pair)
 
     async def _store(self, pair: Pair, answer: Any) -> None:
         disk = await self._disk_cache()
