@@ -170,7 +170,12 @@ class SqliteVerdictCache:
                 if stored is not None:
                     return stored
                 if await self.aclaim(pair, stale_after_s):
-                    return None
+                    # The owner stores before it releases: a verdict that landed between the
+                    # read above and this claim is there now.
+                    stored = await self.aget(pair)
+                    if stored is not None:
+                        await self.arelease(pair)
+                    return stored
                 await asyncio.sleep(poll_s)
         except (sqlite3.Error, OSError) as exc:
             logger.warning("judge cache claim on %s failed: %s", self.path, exc)
