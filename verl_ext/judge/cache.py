@@ -66,6 +66,9 @@ CREATE TABLE IF NOT EXISTS claims (
 )
 """
 
+#: Both tables are keyed the same way (``SqliteVerdictCache._key`` fills it).
+_KEY = "model=? AND prompt_version=? AND ground_truth=? AND prediction=?"
+
 
 class SqliteVerdictCache:
     """A persistent verdict cache in one sqlite file, safe with concurrent writers.
@@ -115,12 +118,12 @@ class SqliteVerdictCache:
         conn.execute(_CLAIMS)
         self._conn = conn
 
+    def _key(self, pair: Pair) -> tuple[str, str, str, str]:
+        return (self.namespace, self.prompt_key, pair[0], pair[1])
+
     def _get_sync(self, pair: Pair) -> Optional[Any]:
         assert self._conn is not None
-        row = self._conn.execute(
-            "SELECT category FROM verdicts WHERE model=? AND prompt_version=? AND ground_truth=? AND prediction=?",
-            (self.namespace, self.prompt_key, pair[0], pair[1]),
-        ).fetchone()
+        row = self._conn.execute(f"SELECT category FROM verdicts WHERE {_KEY}", self._key(pair)).fetchone()
         return self._decode(row[0]) if row else None
 
     def _put_sync(self, pair: Pair, answer: Any) -> None:
@@ -132,17 +135,13 @@ class SqliteVerdictCache:
 
     def _claim_sync(self, pair: Pair, stale_after_s: float) -> bool:
         assert self._conn is not None
-        key = (self.namespace, self.prompt_key, pair[0], pair[1])
-        where = "model=? AND prompt_version=? AND ground_truth=? AND prediction=?"
-        self._conn.execute(f"DELETE FROM claims WHERE {where} AND claimed < ?", (*key, time.time() - stale_after_s))
+        key = self._key(pair)
+        self._conn.execute(f"DELETE FROM claims WHERE {_KEY} AND claimed < ?", (*key, time.time() - stale_after_s))
         return self._conn.execute("INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?, ?)", (*key, time.time())).rowcount == 1
 
     def _release_sync(self, pair: Pair) -> None:
         assert self._conn is not None
-        self._conn.execute(
-            "DELETE FROM claims WHERE model=? AND prompt_version=? AND ground_truth=? AND prediction=?",
-            (self.namespace, self.prompt_key, pair[0], pair[1]),
-        )
+        self._conn.execute(f"DELETE FROM claims WHERE {_KEY}", self._key(pair))
 
     def _close_sync(self) -> None:
         if self._conn is not None:

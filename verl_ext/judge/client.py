@@ -222,32 +222,27 @@ class OpenAIJudgeClient:
         return self._disk
 
     async def _judge_uncached(self, pair: Pair) -> _Outcome:
-        disk = await self._disk_cache() if self.config.cache_path is not None else None
-        claimed = False
-        if disk is not None:
+        disk = await self._disk_cache()
+        if disk is not None:  # past this block, this process holds the pair's claim
             stored = await disk.stored_or_claim(pair, stale_after_s=self.config.timeout_s)
             if stored is not None:
                 self._memory.put(pair, stored)
                 self._metrics.add("cache_hits")
                 self._metrics.add("cache_hits_disk")
                 return _Outcome(stored, source="cache")
-            claimed = True
         try:
             outcome = await self._ask_llm(pair)
             if outcome.ok:
                 self._metrics.add("llm_verdicts")
                 self._memory.put(pair, outcome.answer)
                 if disk is not None:
-                    await self._store(pair, outcome.answer)
+                    await self._store(disk, pair, outcome.answer)
             return outcome
         finally:
-            if claimed:
+            if disk is not None:
                 await disk.arelease(pair)
 
-    async def _store(self, pair: Pair, answer: Any) -> None:
-        disk = await self._disk_cache()
-        if disk is None:
-            return
+    async def _store(self, disk: SqliteVerdictCache, pair: Pair, answer: Any) -> None:
         try:
             await disk.aput(pair, answer)
         except (sqlite3.Error, OSError) as exc:  # the verdict stands; only the persistence failed
